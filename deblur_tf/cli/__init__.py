@@ -1,0 +1,65 @@
+"""The `deblur-tf` command line.
+
+Subcommands live in their own modules and are imported only when run, so `deblur-tf --help` answers without
+importing TensorFlow. A `DeblurError` raised anywhere becomes a one-line message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from deblur_tf import __version__
+from deblur_tf.errors import DeblurError
+
+# name -> (module, attribute, one-line help shown by `deblur-tf --help`)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "synth": ("deblur_tf.cli.synth", "synth", "Blur sharp photos with random camera shake into a paired set."),
+    "kernels": ("deblur_tf.cli.synth", "kernels", "Draw a sheet of sample blur kernels."),
+    "train": ("deblur_tf.cli.train", "train", "Train a DeblurGAN model from a pipeline TOML."),
+    "deblur": ("deblur_tf.cli.deblur", "deblur", "Deblur images of any size with a trained model."),
+    "evaluate": ("deblur_tf.cli.evaluate", "evaluate", "Measure PSNR/SSIM/LPIPS against classical baselines."),
+    "export": ("deblur_tf.cli.export", "export", "Export SavedModel / TFLite artifacts, verified against Keras."),
+    "models": ("deblur_tf.cli.deblur", "models", "List the shipped models."),
+    "explain": ("deblur_tf.cli.explain", "explain", "Saliency panel: where the critic still sees blur."),
+    "demo": ("deblur_tf.cli.demo", "demo", "Build and serve the in-browser TFLite demo."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr, short = COMMANDS[name]
+        try:
+            cmd = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            if "--help" in sys.argv and name not in sys.argv:
+                # listing the group: keep --help usable even if one command's dependencies are broken
+                return click.Command(name, help=short, short_help=short)
+            raise click.ClickException(f"command {name!r} is unavailable: {exc}") from exc
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # one-line help from the table, without importing every command module
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DeblurError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="deblur-tf")
+def main() -> None:
+    """Blind motion deblurring with DeblurGAN: synthesise blur, train, deblur, evaluate, export."""

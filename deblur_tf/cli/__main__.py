@@ -1,0 +1,3 @@
+from deblur_tf.cli import main
+
+main()

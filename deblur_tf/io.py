@@ -1,0 +1,169 @@
+"""Image files in and out, with the checks that keep bad input from passing silently.
+
+Conventions (DESIGN.md): files are read with OpenCV (BGR, converted to RGB); 8- and 16-bit PNG, JPEG, BMP,
+TIFF and WebP; grayscale becomes 3 channels; alpha is dropped with a warning. Pixels are returned as float32
+in [0, 1] together with the file's bit depth, so a 16-bit PNG can be written back as 16-bit.
+
+OpenCV happily decodes a truncated JPEG (libjpeg pads the missing rows with grey and only prints a warning),
+so `read_image` checks the container's end marker itself: a JPEG must end with EOI (FFD9) and a PNG must hold
+an IEND chunk.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from deblur_tf.errors import DeblurError, ImageReadError, OutputExistsError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _check_container(path: Path, data: bytes) -> None:
+    """Reject truncated JPEG/PNG files that OpenCV would decode without complaint."""
+    if data[:3] == b"\xff\xd8\xff":
+        tail = data.rstrip(b"\x00")
+        if not tail.endswith(b"\xff\xd9"):
+            raise ImageReadError(
+                f"{path}: truncated JPEG (no end-of-image marker); re-export or re-download the file"
+            )
+    elif data[:8] == b"\x89PNG\r\n\x1a\n":
+        if b"IEND" not in data[-64:]:
+            raise ImageReadError(f"{path}: truncated PNG (no IEND chunk); re-export or re-download the file")
+
+
+def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Read an image as float32 RGB in [0, 1], shape (H, W, 3), and return it with its bit depth (8 or 16)."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageReadError(f"{path}: is a folder, expected an image file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot read ({exc.strerror})") from exc
+    if not data:
+        raise ImageReadError(f"{path}: empty file")
+    _check_container(path, data)
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None or img.size == 0:
+        raise ImageReadError(
+            f"{path}: not a readable image (supported: {', '.join(IMAGE_EXTENSIONS)})"
+        )
+    if img.dtype == np.uint8:
+        depth, scale = 8, 255.0
+    elif img.dtype == np.uint16:
+        depth, scale = 16, 65535.0
+    elif img.dtype in (np.float32, np.float64):
+        depth, scale = 32, 1.0
+    else:
+        raise ImageReadError(f"{path}: unsupported pixel type {img.dtype}; save it as 8- or 16-bit")
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    elif img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    elif img.shape[2] == 4:
+        warnings.warn(f"{path}: alpha channel dropped", stacklevel=2)
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    else:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    out = img.astype(np.float32) / np.float32(scale)
+    return np.clip(out, 0.0, 1.0), (8 if depth == 32 else depth)
+
+
+def to_uint(img01: np.ndarray, bit_depth: int = 8) -> np.ndarray:
+    """Quantise [0, 1] floats to uint8/uint16 with rounding (not truncation, which darkens by half a level)."""
+    if bit_depth == 16:
+        return np.round(np.clip(img01, 0, 1) * 65535.0).astype(np.uint16)
+    return np.round(np.clip(img01, 0, 1) * 255.0).astype(np.uint8)
+
+
+def encode_image(img01: np.ndarray, ext: str, bit_depth: int = 8, jpeg_quality: int = 95) -> bytes:
+    """Encode float RGB [0, 1] to the bytes of a file of type `ext` ('.png', '.jpg', ...)."""
+    ext = ext.lower() if ext.startswith(".") else "." + ext.lower()
+    if ext not in IMAGE_EXTENSIONS:
+        raise DeblurError(f"unknown image format {ext!r}; choose one of {', '.join(IMAGE_EXTENSIONS)}")
+    if bit_depth == 16 and ext not in (".png", ".tif", ".tiff"):
+        bit_depth = 8  # JPEG/BMP/WebP hold 8 bits only
+    arr = to_uint(img01, bit_depth)
+    if arr.ndim == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
+    params: list[int] = []
+    if ext in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]
+    elif ext == ".webp":
+        params = [cv2.IMWRITE_WEBP_QUALITY, int(jpeg_quality)]
+    ok, buf = cv2.imencode(ext, arr, params)
+    if not ok:
+        raise DeblurError(f"OpenCV could not encode an image as {ext}")
+    return buf.tobytes()
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = False) -> Path:
+    """Write through a temporary file and rename, so a full disk or a crash never leaves half a file."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path}: already exists; pass --overwrite to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise DeblurError(f"{path}: cannot write ({exc.strerror}); check free space and permissions") from exc
+    return path
+
+
+def write_image(
+    path: str | os.PathLike,
+    img01: np.ndarray,
+    bit_depth: int = 8,
+    overwrite: bool = False,
+    jpeg_quality: int = 95,
+) -> Path:
+    """Write float RGB [0, 1] to `path` (format from its extension), refusing to replace a file unasked."""
+    path = Path(path)
+    return write_bytes_atomic(path, encode_image(img01, path.suffix, bit_depth, jpeg_quality), overwrite)
+
+
+def iter_images(inputs: Iterable[str | os.PathLike], recursive: bool = True) -> Iterator[Path]:
+    """Expand files, folders (recursively) and glob patterns into image paths, sorted, each once."""
+    seen: set[Path] = set()
+    for item in inputs:
+        p = Path(item)
+        if any(ch in str(item) for ch in "*?["):
+            matches = sorted(Path().glob(str(item))) if not p.is_absolute() else sorted(
+                Path(p.anchor).glob(str(p.relative_to(p.anchor)))
+            )
+            if not matches:
+                raise ImageReadError(f"{item}: the pattern matches no file")
+            candidates = [m for m in matches if m.is_file() and is_image_path(m)]
+        elif p.is_dir():
+            pattern = "**/*" if recursive else "*"
+            candidates = sorted(f for f in p.glob(pattern) if f.is_file() and is_image_path(f))
+            if not candidates:
+                raise ImageReadError(f"{p}: folder holds no image ({', '.join(IMAGE_EXTENSIONS)})")
+        elif p.exists():
+            candidates = [p]
+        else:
+            raise ImageReadError(f"{p}: no such file or folder")
+        for c in candidates:
+            if c not in seen:
+                seen.add(c)
+                yield c

@@ -1,0 +1,38 @@
+"""Shared fixtures. The Keras backend comes from KERAS_BACKEND (scripts/test.sh runs the suite twice)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("DEBLUR_SHARED", ROOT.parent / "shared"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under the JAX backend, TensorFlow-only tests are deselected (they ran in the TensorFlow pass)."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        return
+    keep, drop = [], []
+    for item in items:
+        (drop if item.get_closest_marker("tf_only") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    if not SHARED.exists():
+        pytest.fail(f"{SHARED} not found: tests need ../shared beside the checkout (or DEBLUR_SHARED)")
+    return SHARED
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
