@@ -1,0 +1,43 @@
+"""Motion-blur synthesis: camera-shake trajectories, their PSFs, and a backend-neutral blur op.
+
+Only `trajectory` and `psf` (numpy) are imported eagerly; `blur_images` imports Keras on first use, so the
+numpy side (used by data loaders and the CLI) does not pay for a backend import.
+"""
+
+from __future__ import annotations
+
+from deblur_tf.blur.psf import (
+    DEFAULT_EXPOSURES,
+    kernel_to_image,
+    linear_motion_kernel,
+    per_item_generators,
+    random_kernel_bank,
+    random_kernels,
+    rasterise,
+    trajectory_to_psf,
+)
+from deblur_tf.blur.trajectory import TrajectoryParams, path_length, random_trajectories
+
+__all__ = [
+    "DEFAULT_EXPOSURES",
+    "TrajectoryParams",
+    "blur_images",
+    "blur_numpy",
+    "kernel_to_image",
+    "linear_motion_kernel",
+    "path_length",
+    "per_item_generators",
+    "random_kernel_bank",
+    "random_kernels",
+    "random_trajectories",
+    "rasterise",
+    "trajectory_to_psf",
+]
+
+
+def __getattr__(name: str):
+    if name in ("blur_images", "blur_numpy"):
+        from deblur_tf.blur import ops
+
+        return getattr(ops, name)
+    raise AttributeError(f"module 'deblur_tf.blur' has no attribute {name!r}")

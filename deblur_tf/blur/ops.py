@@ -1,0 +1,176 @@
+"""Blurring a batch of images with a batch of kernels, in `keras.ops` so it runs on any backend and device.
+
+Why an op and not a preprocessing script: synthesising blur on the accelerator, inside the training step,
+means every epoch sees fresh kernels for free (the sharp crop and its kernel are all the input pipeline ships).
+
+Model of the camera (all steps optional except the convolution):
+
+1. gamma-aware: photos are stored gamma-encoded, but light adds up linearly on the sensor, so the sharp
+   image is linearised (x ** gamma), blurred, and re-encoded (y ** (1 / gamma)). Blurring in the encoded
+   domain instead dims highlights: a bright point smeared into a streak ends up darker than a real streak.
+2. convolution with the PSF, anchored at pixel (k // 2, k // 2) (same as `scipy.ndimage.convolve`, see
+   `deblur_tf.blur.psf`), with reflect-101 padding ("d c b | a b c d | c b a") so the border is blurred from
+   plausible content instead of fading into a dark frame that a model would learn to "fix".
+3. Gaussian noise with standard deviation `noise_std` in the output [0, 1] units (scalar or one per image),
+   then clipping to [0, 1].
+
+Per-image kernels use one grouped convolution for the whole batch: the batch is folded into the channel axis
+(N, H, W, C) -> (1, H, W, N*C) and each of the N*C channels gets its own kernel through
+`keras.ops.depthwise_conv`, so a batch of 16 different kernels is a single op rather than 16.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _prepare_kernels(ops: Any, kernels: Any) -> tuple[Any, int, bool]:
+    k = ops.convert_to_tensor(kernels, dtype="float32")
+    if len(k.shape) not in (2, 3):
+        raise ValueError(f"kernels must have shape (k, k) or (N, k, k), got {tuple(k.shape)}")
+    kh, kw = k.shape[-2], k.shape[-1]
+    if kh is None or kw is None:
+        raise ValueError("kernel height and width must be known when the op is traced")
+    return k, (int(kh), int(kw)), len(k.shape) == 3
+
+
+def _pad_amounts(size: int) -> tuple[int, int]:
+    """Convolution anchored at size // 2: (before, after) padding of a 'valid' correlation with the flipped kernel."""
+    return size - 1 - size // 2, size // 2
+
+
+def _check_reflect(axis_len: Any, pad: int, what: str) -> None:
+    if axis_len is not None and pad >= int(axis_len):
+        raise ValueError(
+            f"kernel too large for the image: reflect padding of {pad} needs {what} > {pad} pixels "
+            f"(got {axis_len}); use a smaller kernel or a larger image"
+        )
+
+
+def blur_images(
+    images01: Any,
+    kernels: Any,
+    *,
+    gamma: float | None = 2.2,
+    noise_std: Any = 0.0,
+    seed: Any = None,
+    clip: bool = True,
+) -> Any:
+    """Blur NHWC images in [0, 1] with kernels (N, k, k) (one per image) or (k, k) (shared); returns NHWC.
+
+    `gamma` None or 1 blurs the pixel values as they are. `noise_std` is a Python float (0 adds no noise op
+    at all), or a tensor / array of shape () or (N,). `seed` is an int or a `keras.random.SeedGenerator`
+    (use the latter inside `jax.jit` / `tf.function` so each call draws new noise). `clip` clamps the result
+    to [0, 1] (the blur itself cannot leave that range; noise can).
+    """
+    import keras
+    from keras import ops
+
+    x = ops.convert_to_tensor(images01)
+    if x.dtype != "float32":
+        x = ops.cast(x, "float32")
+    if len(x.shape) != 4:
+        raise ValueError(f"images must be NHWC (4-D), got shape {tuple(x.shape)}")
+    k, (kh, kw), per_image = _prepare_kernels(ops, kernels)
+    _, h, w, c = x.shape
+    if c is None:
+        raise ValueError("the channel count of the images must be known when the op is traced")
+    ph, pw = _pad_amounts(kh), _pad_amounts(kw)
+    _check_reflect(h, max(ph), "height")
+    _check_reflect(w, max(pw), "width")
+
+    use_gamma = gamma is not None and float(gamma) != 1.0
+    if use_gamma:
+        x = ops.power(ops.maximum(x, 0.0), float(gamma))
+
+    xp = ops.pad(x, [[0, 0], [ph[0], ph[1]], [pw[0], pw[1]], [0, 0]], mode="reflect")
+    kf = ops.flip(ops.flip(k, axis=-1), axis=-2)  # convolution = correlation with the flipped kernel
+    if per_image:
+        n = x.shape[0]
+        if n is None:
+            raise ValueError(
+                "per-image kernels need a known batch size when traced (batch with drop_remainder=True)"
+            )
+        if k.shape[0] is not None and int(k.shape[0]) != int(n):
+            raise ValueError(f"got {k.shape[0]} kernels for {n} images; pass one per image or one (k, k)")
+        hp, wp = xp.shape[1], xp.shape[2]
+        # (N, Hp, Wp, C) -> (1, Hp, Wp, N*C): channel n*C + c is image n, colour c
+        folded = ops.reshape(ops.transpose(xp, (1, 2, 0, 3)), (1, hp, wp, n * c))
+        # (N, kh, kw) -> (kh, kw, N*C, 1), kernel n repeated for its C channels
+        kk = ops.transpose(kf, (1, 2, 0))
+        kk = ops.reshape(ops.repeat(kk[:, :, :, None], c, axis=3), (kh, kw, n * c, 1))
+        y = ops.depthwise_conv(folded, kk, strides=1, padding="valid")
+        y = ops.transpose(ops.reshape(y, (h, w, n, c)), (2, 0, 1, 3))
+    else:
+        kk = ops.repeat(kf[:, :, None, None], c, axis=2)  # (kh, kw, C, 1)
+        y = ops.depthwise_conv(xp, kk, strides=1, padding="valid")
+
+    if use_gamma:
+        y = ops.power(ops.maximum(y, 0.0), 1.0 / float(gamma))
+
+    if not (isinstance(noise_std, int | float) and float(noise_std) == 0.0):
+        std = ops.convert_to_tensor(noise_std, dtype="float32")
+        if len(std.shape) == 1:
+            std = ops.reshape(std, (-1, 1, 1, 1))
+        elif len(std.shape) != 0:
+            raise ValueError(f"noise_std must be a scalar or shape (N,), got {tuple(std.shape)}")
+        y = y + std * keras.random.normal(ops.shape(y), dtype="float32", seed=seed)
+    if clip:
+        y = ops.clip(y, 0.0, 1.0)
+    return y
+
+
+def blur_numpy(
+    images01: np.ndarray,
+    kernels: np.ndarray,
+    *,
+    gamma: float | None = 2.2,
+    noise_std: float | np.ndarray = 0.0,
+    seed: int | np.random.Generator | None = None,
+    clip: bool = True,
+) -> np.ndarray:
+    """NumPy/OpenCV twin of `blur_images` (same conventions), for the CLI and as an independent reference.
+
+    Accepts a single HWC image with a (k, k) kernel as well as NHWC batches. OpenCV's filter2D switches to a
+    DFT for large kernels, so big PSFs on full-size photos stay fast on a CPU.
+    """
+    import cv2
+
+    imgs = np.asarray(images01, np.float32)
+    single = imgs.ndim == 3
+    if single:
+        imgs = imgs[None]
+    if imgs.ndim != 4:
+        raise ValueError(f"images must be HWC or NHWC, got shape {imgs.shape}")
+    ks = np.asarray(kernels, np.float32)
+    if ks.ndim == 2:
+        ks = np.broadcast_to(ks, (imgs.shape[0], *ks.shape))
+    if ks.ndim != 3 or ks.shape[0] != imgs.shape[0]:
+        raise ValueError(f"kernels {ks.shape} do not match images {imgs.shape}: one (k, k) or one per image")
+    kh, kw = ks.shape[1:]
+    ph, pw = _pad_amounts(kh), _pad_amounts(kw)
+    _check_reflect(imgs.shape[1], max(ph), "height")
+    _check_reflect(imgs.shape[2], max(pw), "width")
+    use_gamma = gamma is not None and float(gamma) != 1.0
+    out = np.empty_like(imgs)
+    for i in range(imgs.shape[0]):
+        x = np.maximum(imgs[i], 0.0) ** np.float32(gamma) if use_gamma else imgs[i]
+        # filter2D correlates with the kernel anchored at `anchor`; flipping it and anchoring at
+        # (k - 1 - k // 2) gives convolution anchored at k // 2, the convention of psf.py
+        kf = np.ascontiguousarray(ks[i, ::-1, ::-1])
+        y = cv2.filter2D(x, cv2.CV_32F, kf, anchor=(kw - 1 - kw // 2, kh - 1 - kh // 2),
+                         borderType=cv2.BORDER_REFLECT_101)
+        if y.ndim == 2:
+            y = y[:, :, None]
+        if use_gamma:
+            y = np.maximum(y, 0.0) ** np.float32(1.0 / gamma)
+        out[i] = y
+    std = np.broadcast_to(np.asarray(noise_std, np.float32), (imgs.shape[0],))
+    if np.any(std != 0):
+        gen = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        out += std[:, None, None, None] * gen.standard_normal(out.shape, dtype=np.float32)
+    if clip:
+        np.clip(out, 0.0, 1.0, out=out)
+    return out[0] if single else out

@@ -1,0 +1,208 @@
+"""Point-spread functions: camera-shake trajectories rasterised into blur kernels, and simple line kernels.
+
+A PSF is the fraction of the exposure the image of a scene point spends on each pixel. Following Boracchi &
+Foi (2012, Sec. II-B) each trajectory sample deposits equal weight with a bilinear (triangle) splat onto the
+four pixels around it, which keeps sub-pixel motion (most shake kernels are a few pixels across) instead of
+rounding it away; the PSF is then normalised to sum 1 so blurring preserves brightness.
+
+Centring convention (shared with `deblur_tf.blur.ops` and `blur_numpy`): the kernel's centre of mass sits on
+pixel (size // 2, size // 2), and blurring is convolution anchored at that pixel, the same as
+`scipy.ndimage.convolve(..., origin=0)` for odd and even sizes alike. Because the bilinear splat preserves each
+sample's position as the mean of its four weights, the PSF's centroid is exactly the trajectory's centroid, so a
+blurred image is not shifted relative to its sharp counterpart (a shifted pair would teach a deblurring model to
+translate, and cost PSNR for nothing).
+
+Kernel size vs trajectory size: `size=None` crops the PSF to its support (the smallest odd square around the
+centroid that holds it). A fixed `size` smaller than the trajectory either shrinks the trajectory about its
+centroid until it fits (`fit="shrink"`, default: shape and centring kept, blur length reduced; with the default
+parameters this touches about 1 % of kernels at size 31 and none at 64 for centred extents) or crops the tails and
+renormalises (`fit="crop"`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from deblur_tf.blur.trajectory import RngLike, TrajectoryParams, as_generator, simulate
+
+# DeblurGAN blurs each image with the PSF of one of these fractions of the exposure (Boracchi & Foi's T list
+# without its smallest entry 1/100, which is nearly a point).
+DEFAULT_EXPOSURES: tuple[float, ...] = (0.1, 0.5, 1.0)
+MAX_KERNEL_SIZE = 256
+
+
+def _check_size(size: int | None) -> None:
+    if size is None:
+        return
+    if int(size) != size or not 1 <= size <= MAX_KERNEL_SIZE:
+        raise ValueError(f"kernel size must be an integer in 1..{MAX_KERNEL_SIZE}, got {size!r}")
+
+
+def _exposure_weights(n: int, m: int, exposure: np.ndarray) -> np.ndarray:
+    """Equal weight on the samples inside each kernel's exposure, the last one partially (continuous in exposure)."""
+    if np.any(~np.isfinite(exposure)) or np.any(exposure <= 0) or np.any(exposure > 1):
+        raise ValueError(f"exposure must be in (0, 1], got {exposure}")
+    # sample j covers the time interval [j, j+1) of m samples; exposure e keeps the first e*m of them
+    covered = exposure[:, None] * m - np.arange(m)[None, :]
+    return np.clip(covered, 0.0, 1.0)  # e > 0, so the first sample always has weight
+
+
+def rasterise(
+    traj: np.ndarray,
+    size: int | None = None,
+    exposure: float | np.ndarray = 1.0,
+    fit: str = "shrink",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised `trajectory_to_psf` for (n, iters) trajectories; also returns each trajectory's shrink factor.
+
+    The shrink factor is 1 where the trajectory fitted and < 1 where `fit="shrink"` had to scale it down.
+    """
+    _check_size(size)
+    if fit not in ("shrink", "crop"):
+        raise ValueError(f"fit must be 'shrink' or 'crop', got {fit!r}")
+    traj = np.asarray(traj)
+    if traj.ndim != 2 or traj.shape[1] < 1:
+        raise ValueError(f"trajectories must have shape (n, iters), got {traj.shape}")
+    n, m = traj.shape
+    exposure = np.broadcast_to(np.asarray(exposure, np.float64), (n,))
+    w = _exposure_weights(n, m, exposure)
+    w /= w.sum(axis=1, keepdims=True)
+    centroid = (w * traj).sum(axis=1, keepdims=True)
+    d = traj - centroid
+    used = w > 0
+    reach = np.where(used, np.maximum(np.abs(d.real), np.abs(d.imag)), 0.0).max(axis=1)  # (n,)
+    if size is None:
+        size = 2 * int(math.ceil(float(reach.max()) - 1e-9)) + 1 if n else 1
+        size = max(1, min(size, MAX_KERNEL_SIZE))
+    half_lo = size // 2  # pixels available left/up of the anchor
+    # a splat at offset d touches anchor + floor(d) .. anchor + floor(d) + 1, so offsets must stay within
+    # [-half_lo, limit]; even sizes have one pixel less on the right/down side
+    limit = float(size - 1 - size // 2)
+    scale = np.ones(n)
+    if fit == "shrink" and limit >= 0:
+        over = reach > limit + 1e-9
+        scale[over] = limit / reach[over] if limit > 0 else 0.0
+    q = d * scale[:, None] + half_lo * (1 + 1j)
+
+    x, y = q.real, q.imag
+    x0, y0 = np.floor(x), np.floor(y)
+    fx, fy = x - x0, y - y0
+    x0 = x0.astype(np.int64)
+    y0 = y0.astype(np.int64)
+    base = np.arange(n, dtype=np.int64)[:, None] * (size * size)
+    psf = np.zeros(n * size * size, np.float64)
+    for dy, dx, wc in (
+        (0, 0, (1 - fx) * (1 - fy)),
+        (0, 1, fx * (1 - fy)),
+        (1, 0, (1 - fx) * fy),
+        (1, 1, fx * fy),
+    ):
+        xi, yi = x0 + dx, y0 + dy
+        ok = used & (xi >= 0) & (xi < size) & (yi >= 0) & (yi < size)
+        idx = (base + yi * size + xi)[ok]
+        psf += np.bincount(idx, weights=(w * wc)[ok], minlength=n * size * size)
+    psf = psf.reshape(n, size, size)
+    total = psf.sum(axis=(1, 2), keepdims=True)
+    # "crop" may cut everything off a ring-shaped trajectory: fall back to a delta rather than divide by 0
+    empty = total[:, 0, 0] <= 0
+    if np.any(empty):
+        psf[empty, half_lo, half_lo] = 1.0
+        total[empty] = 1.0
+    psf = (psf / total).astype(np.float32)
+    # one more float32 normalisation so each kernel sums to 1 within float32 rounding
+    psf /= psf.sum(axis=(1, 2), keepdims=True, dtype=np.float64).astype(np.float32)
+    return psf, scale
+
+
+def trajectory_to_psf(
+    traj: np.ndarray, size: int | None = None, exposure: float = 1.0, fit: str = "shrink"
+) -> np.ndarray:
+    """Rasterise one trajectory (complex, shape (iters,)) into a float32 PSF of shape (size, size).
+
+    `exposure` in (0, 1] is the fraction of the trajectory the shutter sees (Boracchi & Foi's T); the PSF sums
+    to 1, is non-negative, and has its centroid on pixel (size // 2, size // 2). A (n, iters) array gives
+    (n, size, size).
+    """
+    traj = np.asarray(traj)
+    if traj.ndim == 1:
+        return rasterise(traj[None], size, exposure, fit)[0][0]
+    return rasterise(traj, size, exposure, fit)[0]
+
+
+def per_item_generators(seed: int, indices: Sequence[int]) -> list[np.random.Generator]:
+    """One generator per item derived from (seed, index), so item i's kernel never depends on the others."""
+    return [np.random.default_rng([int(seed), int(i)]) for i in indices]
+
+
+def random_kernel_bank(
+    n: int,
+    size: int | None = 31,
+    rng: RngLike = None,
+    params: TrajectoryParams | None = None,
+    exposure: float | None = None,
+    fit: str = "shrink",
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """`random_kernels` plus what was drawn for each kernel (exposure, shake strengths, shrink), for manifests."""
+    _check_size(size)
+    params = params or TrajectoryParams()
+    if isinstance(rng, Sequence) and not isinstance(rng, str | bytes):
+        gens: list[np.random.Generator] | np.random.Generator = [as_generator(g) for g in rng]
+    else:
+        gens = as_generator(rng)
+    traj, drawn = simulate(n, params, gens)
+    if exposure is None:
+        if isinstance(gens, list):
+            exp = np.array([g.choice(DEFAULT_EXPOSURES) for g in gens], np.float64)
+        else:
+            exp = gens.choice(np.asarray(DEFAULT_EXPOSURES), size=n)
+    else:
+        exp = np.full(n, float(exposure))
+    kernels, scale = rasterise(traj, size, exp, fit)
+    info = dict(drawn)
+    info["exposure"] = exp
+    info["shrink"] = scale
+    return kernels, info
+
+
+def random_kernels(
+    n: int,
+    size: int | None = 31,
+    rng: RngLike = None,
+    params: TrajectoryParams | None = None,
+    exposure: float | None = None,
+    fit: str = "shrink",
+) -> np.ndarray:
+    """`n` random camera-shake kernels, float32 (n, size, size): each non-negative, sums to 1, centred.
+
+    `rng`: Generator, int seed (deterministic), None, or a sequence of n Generators (see
+    `per_item_generators`). `exposure=None` picks per kernel one of DEFAULT_EXPOSURES, as DeblurGAN does.
+    """
+    return random_kernel_bank(n, size, rng, params, exposure, fit)[0]
+
+
+def linear_motion_kernel(length: float, angle_deg: float, size: int | None = None) -> np.ndarray:
+    """Uniform straight-line motion of `length` pixels at `angle_deg` (counter-clockwise from +x, y up).
+
+    The simple kernel of a camera panning at constant speed; useful for tests and for classical baselines where
+    the true kernel is known. Anti-aliased with the same bilinear splat as the shake kernels, centred the same
+    way. `size=None` crops it to its support.
+    """
+    if not np.isfinite(length) or length < 0:
+        raise ValueError(f"length must be >= 0 pixels, got {length}")
+    _check_size(size)
+    samples = max(2, int(math.ceil(length * 8)) + 1)
+    t = np.linspace(-length / 2.0, length / 2.0, samples)
+    a = math.radians(angle_deg)
+    # image rows grow downward, so a counter-clockwise angle moves toward smaller row indices
+    traj = t * math.cos(a) - 1j * t * math.sin(a)
+    return trajectory_to_psf(traj, size, 1.0, fit="crop")
+
+
+def kernel_to_image(kernel: np.ndarray) -> np.ndarray:
+    """Scale a kernel to [0, 1] by its peak for viewing (the raw values are far too small to see)."""
+    k = np.asarray(kernel, np.float32)
+    peak = float(k.max())
+    return k / peak if peak > 0 else k
