@@ -1,0 +1,50 @@
+"""Networks of deblur-tf: the generators, the PatchGAN critic and the frozen VGG feature extractor.
+
+`build_generator(kind, **kwargs)` picks a generator by the name used in the pipeline TOML; the table is a
+plain dict so that adding a generator is one line here. Importing this package registers the custom layers
+(`layers.py`) so that `.keras` files load with a plain `keras.saving.load_model`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+
+from deblur_tf.errors import DeblurError
+from deblur_tf.models.critic import build_critic
+from deblur_tf.models.flops import count_flops, count_macs
+from deblur_tf.models.generator import build_resnet_generator
+from deblur_tf.models.layers import CUSTOM_OBJECTS
+from deblur_tf.models.mobile import build_mobile_generator
+from deblur_tf.models.vgg import build_vgg_features
+
+GENERATORS: dict[str, Callable[..., keras.Model]] = {
+    "resnet": build_resnet_generator,
+    "mobile": build_mobile_generator,
+}
+
+
+def build_generator(kind: str, **kwargs) -> keras.Model:
+    """The generator named `kind` ("resnet": the paper's; "mobile": light, for phones/CPUs)."""
+    try:
+        builder = GENERATORS[kind]
+    except KeyError:
+        raise DeblurError(f"unknown generator {kind!r}: choose one of {', '.join(sorted(GENERATORS))}") from None
+    try:
+        return builder(**kwargs)
+    except TypeError as exc:
+        raise DeblurError(f"generator {kind!r}: bad option ({exc})") from exc
+
+
+__all__ = [
+    "CUSTOM_OBJECTS",
+    "GENERATORS",
+    "build_critic",
+    "build_generator",
+    "build_mobile_generator",
+    "build_resnet_generator",
+    "build_vgg_features",
+    "count_flops",
+    "count_macs",
+]
