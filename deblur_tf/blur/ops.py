@@ -25,6 +25,10 @@ from typing import Any
 
 import numpy as np
 
+# `method="auto"` switches to the FFT above this kernel side: direct convolution costs k*k per pixel, the FFT
+# a few log(HW) whatever k is; with TensorFlow on a CPU they break even near 15 (benchmarks/blur.py).
+FFT_ABOVE = 15
+
 
 def _prepare_kernels(ops: Any, kernels: Any) -> tuple[Any, int, bool]:
     k = ops.convert_to_tensor(kernels, dtype="float32")
@@ -49,6 +53,48 @@ def _check_reflect(axis_len: Any, pad: int, what: str) -> None:
         )
 
 
+def _conv_blur(ops: Any, xp: Any, k: Any, hwc: tuple, per_image: bool, n: Any) -> Any:
+    """Grouped convolution: the batch folded into channels, one depthwise filter per (image, colour)."""
+    h, w, c = hwc
+    kh, kw = int(k.shape[-2]), int(k.shape[-1])
+    kf = ops.flip(ops.flip(k, axis=-1), axis=-2)  # convolution = correlation with the flipped kernel
+    if not per_image:
+        kk = ops.repeat(kf[:, :, None, None], c, axis=2)  # (kh, kw, C, 1)
+        return ops.depthwise_conv(xp, kk, strides=1, padding="valid")
+    if n is None:
+        raise ValueError(
+            "per-image kernels with method='conv' need a known batch size when traced "
+            "(batch with drop_remainder=True), or use method='fft'"
+        )
+    hp, wp = xp.shape[1], xp.shape[2]
+    # (N, Hp, Wp, C) -> (1, Hp, Wp, N*C): channel n*C + c is image n, colour c
+    folded = ops.reshape(ops.transpose(xp, (1, 2, 0, 3)), (1, hp, wp, n * c))
+    # (N, kh, kw) -> (kh, kw, N*C, 1), kernel n repeated for its C channels
+    kk = ops.transpose(kf, (1, 2, 0))
+    kk = ops.reshape(ops.repeat(kk[:, :, :, None], c, axis=3), (kh, kw, n * c, 1))
+    y = ops.depthwise_conv(folded, kk, strides=1, padding="valid")
+    return ops.transpose(ops.reshape(y, (h, w, n, c)), (2, 0, 1, 3))
+
+
+def _fft_blur(ops: Any, xp: Any, k: Any, per_image: bool) -> Any:
+    """Circular convolution of the padded image with the zero-padded kernel, keeping the wrap-free part.
+
+    The image is reflect-padded by k - 1 in total, so output rows k-1 .. Hp-1 of the circular convolution never
+    wrap around: they are exactly the linear convolution anchored at k // 2, the same as the conv path.
+    """
+    kh, kw = int(k.shape[-2]), int(k.shape[-1])
+    hp, wp = xp.shape[1], xp.shape[2]
+    if hp is None or wp is None:
+        hp, wp = ops.shape(xp)[1], ops.shape(xp)[2]
+    xt = ops.transpose(xp, (0, 3, 1, 2))  # (N, C, Hp, Wp): fft2 works on the last two axes
+    k3 = k if per_image else k[None]
+    kp = ops.pad(k3, [[0, 0], [0, hp - kh], [0, wp - kw]])[:, None]  # (N or 1, 1, Hp, Wp)
+    xr, xi = ops.fft2((xt, ops.zeros_like(xt)))
+    kr, ki = ops.fft2((kp, ops.zeros_like(kp)))
+    yr, _ = ops.ifft2((xr * kr - xi * ki, xr * ki + xi * kr))
+    return ops.transpose(yr[:, :, kh - 1 :, kw - 1 :], (0, 2, 3, 1))
+
+
 def blur_images(
     images01: Any,
     kernels: Any,
@@ -57,56 +103,47 @@ def blur_images(
     noise_std: Any = 0.0,
     seed: Any = None,
     clip: bool = True,
+    method: str = "auto",
 ) -> Any:
     """Blur NHWC images in [0, 1] with kernels (N, k, k) (one per image) or (k, k) (shared); returns NHWC.
 
     `gamma` None or 1 blurs the pixel values as they are. `noise_std` is a Python float (0 adds no noise op
     at all), or a tensor / array of shape () or (N,). `seed` is an int or a `keras.random.SeedGenerator`
     (use the latter inside `jax.jit` / `tf.function` so each call draws new noise). `clip` clamps the result
-    to [0, 1] (the blur itself cannot leave that range; noise can).
+    to [0, 1] (the blur itself cannot leave that range; noise can). `method`: "conv" (grouped depthwise
+    convolution), "fft" (FFT of the reflect-padded image: the same result to ~1e-6 and several times faster
+    on a CPU for shake-sized kernels), or "auto" (FFT for kernels larger than FFT_ABOVE, conv otherwise).
     """
     import keras
     from keras import ops
 
+    if method not in ("auto", "conv", "fft"):
+        raise ValueError(f"method must be 'auto', 'conv' or 'fft', got {method!r}")
     x = ops.convert_to_tensor(images01)
     if x.dtype != "float32":
         x = ops.cast(x, "float32")
     if len(x.shape) != 4:
         raise ValueError(f"images must be NHWC (4-D), got shape {tuple(x.shape)}")
     k, (kh, kw), per_image = _prepare_kernels(ops, kernels)
-    _, h, w, c = x.shape
+    n, h, w, c = x.shape
     if c is None:
         raise ValueError("the channel count of the images must be known when the op is traced")
+    if per_image and n is not None and k.shape[0] is not None and int(k.shape[0]) != int(n):
+        raise ValueError(f"got {k.shape[0]} kernels for {n} images; pass one per image or one (k, k)")
     ph, pw = _pad_amounts(kh), _pad_amounts(kw)
     _check_reflect(h, max(ph), "height")
     _check_reflect(w, max(pw), "width")
+    if method == "auto":
+        method = "fft" if max(kh, kw) > FFT_ABOVE else "conv"
 
     use_gamma = gamma is not None and float(gamma) != 1.0
     if use_gamma:
         x = ops.power(ops.maximum(x, 0.0), float(gamma))
-
     xp = ops.pad(x, [[0, 0], [ph[0], ph[1]], [pw[0], pw[1]], [0, 0]], mode="reflect")
-    kf = ops.flip(ops.flip(k, axis=-1), axis=-2)  # convolution = correlation with the flipped kernel
-    if per_image:
-        n = x.shape[0]
-        if n is None:
-            raise ValueError(
-                "per-image kernels need a known batch size when traced (batch with drop_remainder=True)"
-            )
-        if k.shape[0] is not None and int(k.shape[0]) != int(n):
-            raise ValueError(f"got {k.shape[0]} kernels for {n} images; pass one per image or one (k, k)")
-        hp, wp = xp.shape[1], xp.shape[2]
-        # (N, Hp, Wp, C) -> (1, Hp, Wp, N*C): channel n*C + c is image n, colour c
-        folded = ops.reshape(ops.transpose(xp, (1, 2, 0, 3)), (1, hp, wp, n * c))
-        # (N, kh, kw) -> (kh, kw, N*C, 1), kernel n repeated for its C channels
-        kk = ops.transpose(kf, (1, 2, 0))
-        kk = ops.reshape(ops.repeat(kk[:, :, :, None], c, axis=3), (kh, kw, n * c, 1))
-        y = ops.depthwise_conv(folded, kk, strides=1, padding="valid")
-        y = ops.transpose(ops.reshape(y, (h, w, n, c)), (2, 0, 1, 3))
+    if method == "fft":
+        y = _fft_blur(ops, xp, k, per_image)
     else:
-        kk = ops.repeat(kf[:, :, None, None], c, axis=2)  # (kh, kw, C, 1)
-        y = ops.depthwise_conv(xp, kk, strides=1, padding="valid")
-
+        y = _conv_blur(ops, xp, k, (h, w, c), per_image, n)
     if use_gamma:
         y = ops.power(ops.maximum(y, 0.0), 1.0 / float(gamma))
 
