@@ -1,0 +1,154 @@
+"""`deblur-tf deblur` (images of any size through a model) and `deblur-tf models` (the shipped ones).
+
+Everything that can go wrong with the inputs or outputs is checked before the first image is processed:
+unknown model, missing inputs, two inputs that would land on the same output file, an output that already
+exists (without --overwrite), an output that would replace its own input. So a failed run never leaves a
+half-written batch behind and never destroys a file.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from deblur_tf.errors import DeblurError, ImageReadError, OutputExistsError
+
+FORMATS = ("png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp")
+
+
+def plan_outputs(inputs: tuple[str, ...], out_dir: Path, fmt: str | None, side_by_side: bool = False
+                 ) -> list[tuple[Path, Path, Path | None]]:
+    """(input, output, comparison output or None) for every image: folders mirror their relative paths."""
+    from deblur_tf.io import iter_images
+
+    plan: list[tuple[Path, Path, Path | None]] = []
+    claimed: dict[Path, Path] = {}
+    for item in inputs:
+        root = Path(item) if Path(item).is_dir() else None
+        for src in iter_images([item]):
+            rel = src.relative_to(root) if root is not None else Path(src.name)
+            dst = out_dir / rel
+            if fmt:
+                dst = dst.with_suffix("." + fmt.lower().lstrip("."))
+            cmp_dst = dst.with_name(f"{dst.stem}_side_by_side{dst.suffix}") if side_by_side else None
+            for d in (dst, cmp_dst):
+                if d is None:
+                    continue
+                if d in claimed and claimed[d].resolve() != src.resolve():
+                    raise DeblurError(f"{src} and {claimed[d]} would both be written to {d}; "
+                                      "deblur them into different output folders")
+                claimed[d] = src
+            if src.resolve() in {dst.resolve(), cmp_dst.resolve() if cmp_dst else None}:
+                raise DeblurError(f"{src}: the output would replace the input; choose another -o folder")
+            if src.resolve() not in {p[0].resolve() for p in plan}:
+                plan.append((src, dst, cmp_dst))
+    if not plan:
+        raise ImageReadError("no input images given")
+    return plan
+
+
+def side_by_side_image(left: np.ndarray, right: np.ndarray, gap: int = 8) -> np.ndarray:
+    """Input and result next to each other with a white gap, for a quick visual comparison."""
+    h = left.shape[0]
+    spacer = np.ones((h, gap, 3), np.float32)
+    return np.concatenate([left, spacer, right], axis=1)
+
+
+@click.command("deblur")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder; input folders are mirrored inside it.")
+@click.option("--model", "model_name", default=None,
+              help="Shipped model name (see `deblur-tf models`) or a path: .keras, .weights.h5 (with "
+                   "generator.json), training run folder, .tflite, SavedModel folder. Default: the shipped default.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False), default=None,
+              help="Output format. Default: the same as each input.")
+@click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
+              help="JPEG/WebP quality.")
+@click.option("--tile", type=click.IntRange(min=0), default=512, show_default=True,
+              help="Tile side in pixels for large images (bounded memory); 0 runs every image whole.")
+@click.option("--overlap", type=click.IntRange(min=0), default=32, show_default=True,
+              help="Pixels shared by neighbouring tiles (feathered blend, no seams).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Tiles per model call.")
+@click.option("--side-by-side", is_flag=True, help="Also write <name>_side_by_side.<ext>: input | result.")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("--keep-going", is_flag=True,
+              help="Skip unreadable images (listed at the end, exit status 2) instead of stopping at the first.")
+def deblur(inputs, out_dir, model_name, fmt, quality, tile, overlap, batch_size, side_by_side, overwrite,
+           keep_going) -> None:
+    """Deblur INPUT images (files, folders searched recursively, or glob patterns) into OUT.
+
+    Any size works: images are reflect-padded to what the network needs and cropped back, and large ones are
+    processed in overlapping tiles. 16-bit PNG/TIFF inputs give 16-bit outputs. Uses the GPU when TensorFlow
+    (or JAX) sees one.
+
+    \b
+    Examples:
+      deblur-tf deblur photo.jpg -o out/
+      deblur-tf deblur holidays/ "scans/*.png" -o deblurred/ --format png --side-by-side
+    """
+    from tqdm import tqdm
+
+    from deblur_tf.inference import Deblurrer
+    from deblur_tf.io import read_image, write_image
+    from deblur_tf.zoo import load_model
+
+    plan = plan_outputs(tuple(inputs), out_dir, fmt, side_by_side)
+    if not overwrite:
+        existing = [d for _, dst, cmp_dst in plan for d in (dst, cmp_dst) if d is not None and d.exists()]
+        if existing:
+            more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+            raise OutputExistsError(f"{existing[0]}: already exists{more}; pass --overwrite to replace, "
+                                    "or choose another -o folder")
+    loaded = load_model(model_name)
+    runner = Deblurrer(loaded.predict, multiple=loaded.input_multiple, tile=tile or None, overlap=overlap,
+                       batch_size=batch_size)
+    failed: list[str] = []
+    t0 = time.perf_counter()
+    pixels = 0
+    bar = tqdm(plan, desc=f"deblur ({loaded.name})", unit="img", disable=len(plan) < 2)
+    for src, dst, cmp_dst in bar:
+        try:
+            img, depth = read_image(src)
+        except ImageReadError as exc:
+            if not keep_going:
+                raise
+            failed.append(str(exc))
+            continue
+        out = runner(img)
+        pixels += img.shape[0] * img.shape[1]
+        write_image(dst, out, bit_depth=depth, overwrite=overwrite, jpeg_quality=quality)
+        if cmp_dst is not None:
+            write_image(cmp_dst, side_by_side_image(img, out), bit_depth=depth, overwrite=overwrite,
+                        jpeg_quality=quality)
+    elapsed = time.perf_counter() - t0
+    done = len(plan) - len(failed)
+    click.echo(f"deblurred {done} image(s) with {loaded.name} into {out_dir} "
+               f"({elapsed:.1f} s, {elapsed / max(pixels / 1e6, 1e-9):.2f} s/megapixel)")
+    if failed:
+        for msg in failed:
+            click.echo(f"skipped: {msg}", err=True)
+        raise DeblurError(f"{len(failed)} input image(s) could not be read (listed above)")
+
+
+@click.command("models")
+def models() -> None:
+    """List the shipped models (name, generator kind, parameters; * marks the default)."""
+    from deblur_tf.zoo import default_model, list_models
+
+    rows = list_models()
+    if not rows:
+        click.echo("no shipped models installed (deblur_tf/weights/ is empty); pass --model PATH to deblur with "
+                   "a .keras file, a .weights.h5 + generator.json, or a training run folder")
+        return
+    default = default_model()
+    click.echo(f"  {'name':<24} {'kind':<10} {'params':>12}  card")
+    for m in rows:
+        mark = "*" if m["name"] == default else " "
+        params = f"{m['params']:,}" if m.get("params") is not None else "?"
+        card = Path(m["path"]) / m["card"] if m.get("card") else ""
+        click.echo(f"{mark} {m['name']:<24} {m.get('kind', '?'):<10} {params:>12}  {card}")

@@ -1,0 +1,156 @@
+"""Deblurring images of any size with a fully convolutional generator.
+
+The generator needs H and W divisible by its down-sampling factor (4 for DeblurGAN's two stride-2 convs), and
+a 24-megapixel photo does not fit through it in one piece on a phone-sized (or CPU) memory budget. So:
+
+- the image is reflect-padded up to the multiple and cropped back afterwards (reflection, not zeros, so the
+  network sees no artificial black frame and the border pixels are not darkened);
+- an image larger than `tile` in either side is cut into overlapping tiles of `tile` x `tile` pixels, run in
+  batches, and blended back with feathered weights: each tile's weight is 0 for the outermost `overlap // 4`
+  pixels of an inner edge (where zero padding inside the network makes the output unreliable), rises linearly
+  across the rest of the overlap and is 1 inside. Weights are normalised by their sum, so the blend is exact
+  where tiles agree and seam-free where they do not. Image borders are not feathered (no neighbour there).
+
+One caveat worth knowing: instance normalisation (DeblurGAN's) normalises per tile, so tiled and untiled
+outputs differ slightly for such models; with 512-pixel tiles the statistics of natural images are stable
+enough for the difference to stay small, and the feathering hides the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from deblur_tf.errors import DeblurError
+
+PredictFn = Callable[[np.ndarray], np.ndarray]  # (N, H, W, 3) float32 in [-1, 1] -> same shape
+
+
+def keras_predict_fn(model) -> PredictFn:
+    """Wrap a Keras model as a numpy-in/numpy-out predict function (inference mode: dropout off)."""
+    import keras
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        return keras.ops.convert_to_numpy(model(batch, training=False)).astype(np.float32)
+
+    return predict
+
+
+def pad_to_multiple(img: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Reflect-pad an HxWxC array at the bottom/right so H and W divide by `multiple`."""
+    h, w = img.shape[:2]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return img, (h, w)
+    # reflection needs pad < size; tiny images fall back to edge replication
+    mode = "reflect" if ph < h and pw < w else "edge"
+    return np.pad(img, ((0, ph), (0, pw), (0, 0)), mode=mode), (h, w)
+
+
+def _starts(size: int, tile: int, overlap: int) -> list[int]:
+    """Tile origins along one axis: step tile - overlap, the last tile flush with the end."""
+    if size <= tile:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, size - tile, step))
+    starts.append(size - tile)
+    return starts
+
+
+def _feather(length: int, overlap: int, ramp_start: bool, ramp_end: bool) -> np.ndarray:
+    """1-D blending weights of one tile: dead margin, linear ramp across the overlap, then 1."""
+    w = np.ones(length, np.float32)
+    margin = overlap // 4
+    ramp_len = max(overlap - 2 * margin, 1)
+    ramp = np.concatenate([np.zeros(margin), (np.arange(ramp_len) + 0.5) / ramp_len]).astype(np.float32)
+    ramp = ramp[: length // 2]
+    if ramp_start:
+        w[: len(ramp)] = np.minimum(w[: len(ramp)], ramp)
+    if ramp_end:
+        w[length - len(ramp) :] = np.minimum(w[length - len(ramp) :], ramp[::-1])
+    return w
+
+
+class Deblurrer:
+    """Any-size deblurring around a predict function (or a Keras model).
+
+    `multiple`: H and W the network accepts must divide by it. `tile`: tile side in pixels (rounded down to the
+    multiple), or None to always run the whole image. `overlap`: pixels shared by neighbouring tiles.
+    """
+
+    def __init__(
+        self,
+        model: PredictFn | object,
+        multiple: int = 4,
+        tile: int | None = 512,
+        overlap: int = 32,
+        batch_size: int = 4,
+    ) -> None:
+        if multiple < 1:
+            raise DeblurError(f"input multiple must be >= 1, got {multiple}")
+        self.multiple = int(multiple)
+        if tile is not None:
+            tile = int(tile) // self.multiple * self.multiple
+            if overlap < 0 or tile <= 2 * overlap:
+                raise DeblurError(
+                    f"--tile {tile} must be larger than twice the overlap ({overlap}); use a larger tile"
+                )
+        self.tile = tile
+        self.overlap = int(overlap)
+        self.batch_size = max(1, int(batch_size))
+        if hasattr(model, "predict") and hasattr(model, "layers"):  # a keras.Model
+            self.predict: PredictFn = keras_predict_fn(model)
+        elif callable(model):
+            self.predict = model  # type: ignore[assignment]
+        else:
+            raise DeblurError(f"cannot run {type(model).__name__}: expected a Keras model or a predict function")
+
+    def _run(self, batch01: np.ndarray) -> np.ndarray:
+        out = self.predict(batch01 * 2.0 - 1.0)
+        out = np.asarray(out, np.float32)
+        if out.shape != batch01.shape:
+            raise DeblurError(f"the model returned shape {out.shape} for input {batch01.shape}; "
+                              "a deblurring model must map an image to one of the same size")
+        return (out + 1.0) * 0.5
+
+    def _tiles(self, shape: tuple[int, int]) -> Iterator[tuple[int, int, int, int]]:
+        h, w = shape
+        th, tw = min(self.tile, h), min(self.tile, w)  # type: ignore[type-var]
+        for y in _starts(h, th, self.overlap):
+            for x in _starts(w, tw, self.overlap):
+                yield y, x, th, tw
+
+    def __call__(self, img01: np.ndarray) -> np.ndarray:
+        """Deblur one HxWx3 float image in [0, 1]; returns float32 HxWx3 in [0, 1] of the same size."""
+        img = np.asarray(img01, np.float32)
+        if img.ndim != 3 or img.shape[2] != 3:
+            raise DeblurError(f"expected an HxWx3 RGB image, got shape {img.shape}")
+        padded, (h, w) = pad_to_multiple(img, self.multiple)
+        ph, pw = padded.shape[:2]
+        if self.tile is None or (ph <= self.tile and pw <= self.tile):
+            out = self._run(padded[None])[0]
+            return np.clip(out[:h, :w], 0.0, 1.0)
+
+        acc = np.zeros((ph, pw, 3), np.float32)
+        wsum = np.zeros((ph, pw, 1), np.float32)
+        boxes = list(self._tiles((ph, pw)))
+        for i in range(0, len(boxes), self.batch_size):
+            chunk = boxes[i : i + self.batch_size]
+            batch = np.stack([padded[y : y + th, x : x + tw] for y, x, th, tw in chunk])
+            preds = self._run(batch)
+            for (y, x, th, tw), pred in zip(chunk, preds, strict=True):
+                wy = _feather(th, self.overlap, y > 0, y + th < ph)
+                wx = _feather(tw, self.overlap, x > 0, x + tw < pw)
+                wt = (wy[:, None] * wx[None, :])[:, :, None]
+                acc[y : y + th, x : x + tw] += pred * wt
+                wsum[y : y + th, x : x + tw] += wt
+        out = acc / np.maximum(wsum, 1e-8)
+        return np.clip(out[:h, :w], 0.0, 1.0)
+
+
+def load_model(name_or_path: str):
+    """Shortcut for `deblur_tf.zoo.load_model` (shipped name, .keras, .weights.h5, run dir, ...)."""
+    from deblur_tf.zoo import load_model as _load
+
+    return _load(name_or_path)

@@ -1,0 +1,200 @@
+"""Image-quality metrics as the deblurring literature reports them.
+
+PSNR and SSIM are computed on 8-bit RGB in [0, 255] over the whole image: both images are first quantised to
+uint8 (rounding), exactly as a result saved to PNG would be, so numbers are comparable with published tables
+and with `tf.image.psnr/ssim` and `skimage.metrics` (the tests check both). SSIM follows Wang et al. (2004):
+11x11 Gaussian window, sigma 1.5, K1 = 0.01, K2 = 0.03, population (biased) variances, "valid" filtering (no
+border padding), mean over pixels then over the three channels.
+
+LPIPS (Zhang et al., "The Unreasonable Effectiveness of Deep Features as a Perceptual Metric", CVPR 2018),
+VGG variant, from the offline weights in ../shared/weights/vgg16_imagenet_lpips.npz: VGG16 activations after
+relu1_2, relu2_2, relu3_3, relu4_3, relu5_3; each unit-normalised over channels; squared difference; a learned
+non-negative 1x1 "lin" head per layer; spatial mean; sum over the five layers. Lower is better.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from deblur_tf.errors import DeblurError
+
+LPIPS_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")
+# LPIPS's ScalingLayer: inputs in [-1, 1] are shifted and scaled to roughly ImageNet statistics.
+LPIPS_SHIFT = np.array([-0.030, -0.088, -0.188], np.float32)
+LPIPS_SCALE = np.array([0.458, 0.448, 0.450], np.float32)
+# VGG16 conv layers per block (Simonyan & Zisserman 2015, configuration D).
+VGG16_BLOCKS = ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
+
+
+def default_lpips_weights() -> Path:
+    """Where the shared LPIPS weights live: $DEBLUR_SHARED/weights or ../shared/weights beside the checkout."""
+    root = Path(os.environ.get("DEBLUR_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    return root / "weights" / "vgg16_imagenet_lpips.npz"
+
+
+def _as_uint8(img01: np.ndarray, name: str) -> np.ndarray:
+    img = np.asarray(img01)
+    if img.dtype == np.uint8:
+        return img
+    if img.ndim not in (2, 3):
+        raise DeblurError(f"{name}: expected an HxWx3 image, got shape {img.shape}")
+    return np.round(np.clip(img.astype(np.float64), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _pair_uint8(a01: np.ndarray, b01: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _as_uint8(a01, "first image"), _as_uint8(b01, "second image")
+    if a.shape != b.shape:
+        raise DeblurError(f"images differ in size: {a.shape} vs {b.shape}; compare images of the same size")
+    return a, b
+
+
+def psnr(a01: np.ndarray, b01: np.ndarray) -> float:
+    """PSNR in dB of two float [0, 1] (or uint8) RGB images after quantising both to 8 bits.
+
+    Identical images give +inf, as `tf.image.psnr` and `skimage` do.
+    """
+    a, b = _pair_uint8(a01, b01)
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    if mse == 0:
+        return float("inf")
+    return float(10.0 * np.log10(255.0**2 / mse))
+
+
+def _gauss_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    g = np.exp(-(x**2) / (2.0 * sigma**2))
+    return g / g.sum()
+
+
+def ssim(a01: np.ndarray, b01: np.ndarray, win_size: int = 11, sigma: float = 1.5) -> float:
+    """Mean SSIM of two RGB images on the 8-bit scale (see the module docstring for the exact recipe)."""
+    a, b = _pair_uint8(a01, b01)
+    if min(a.shape[0], a.shape[1]) < win_size:
+        raise DeblurError(f"SSIM needs images of at least {win_size}x{win_size} pixels, got {a.shape[:2]}")
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+    if a.ndim == 2:
+        a, b = a[:, :, None], b[:, :, None]
+    g = _gauss_window(win_size, sigma)
+    r = win_size // 2
+
+    def filt(x: np.ndarray) -> np.ndarray:
+        # separable Gaussian, then keep only the positions where the window lies inside the image ("valid")
+        y = cv2.sepFilter2D(x, cv2.CV_64F, g, g, borderType=cv2.BORDER_REFLECT_101)
+        return y[r : x.shape[0] - r, r : x.shape[1] - r]
+
+    c1 = (0.01 * 255.0) ** 2
+    c2 = (0.03 * 255.0) ** 2
+    values = []
+    for c in range(a.shape[2]):
+        x, y = a[:, :, c], b[:, :, c]
+        mx, my = filt(x), filt(y)
+        sxx = filt(x * x) - mx * mx
+        syy = filt(y * y) - my * my
+        sxy = filt(x * y) - mx * my
+        num = (2 * mx * my + c1) * (2 * sxy + c2)
+        den = (mx * mx + my * my + c1) * (sxx + syy + c2)
+        values.append(np.mean(num / den))
+    return float(np.mean(values))
+
+
+def load_lpips_weights(weights_path: str | os.PathLike | None = None) -> dict[str, np.ndarray]:
+    """Read the VGG16 + LPIPS-head weights, with a clear message if the file is missing or incomplete."""
+    path = Path(weights_path) if weights_path is not None else default_lpips_weights()
+    if not path.exists():
+        raise DeblurError(
+            f"{path}: LPIPS weights not found; pass the path to vgg16_imagenet_lpips.npz "
+            "(or set DEBLUR_SHARED), or turn LPIPS off (--no-lpips)"
+        )
+    with np.load(path) as z:
+        weights = {k: z[k].astype(np.float32) for k in z.files}
+    needed = [f"lpips_lin{i}/kernel" for i in range(5)] + [f"{n}/kernel" for n in LPIPS_LAYERS]
+    missing = [k for k in needed if k not in weights]
+    if missing:
+        raise DeblurError(f"{path}: not an LPIPS weight file (missing {', '.join(missing[:3])}, ...)")
+    return weights
+
+
+def _build_keras_vgg(weights: dict[str, np.ndarray]):
+    """VGG16 up to relu5_3 with LPIPS's input scaling, returning the five LPIPS feature maps.
+
+    Used when the models package does not offer `build_vgg_features` (it is the same network): 3x3 convs with
+    'same' padding (= PyTorch padding 1), ReLU, 2x2/2 max pooling between blocks (floors odd sizes, as torch).
+    """
+    import keras
+
+    inp = keras.Input((None, None, 3))
+    x = (inp - LPIPS_SHIFT) / LPIPS_SCALE
+    outs = []
+    for block, n_convs in VGG16_BLOCKS:
+        if block > 1:
+            x = keras.layers.MaxPooling2D(2, 2)(x)
+        for i in range(1, n_convs + 1):
+            name = f"block{block}_conv{i}"
+            kernel = weights[f"{name}/kernel"]
+            layer = keras.layers.Conv2D(kernel.shape[-1], 3, padding="same", activation="relu", name=name)
+            x = layer(x)
+            layer.set_weights([kernel, weights[f"{name}/bias"]])
+        outs.append(x)
+    return keras.Model(inp, outs, name="lpips_vgg16")
+
+
+def _build_features(weights_path: Path, weights: dict[str, np.ndarray]):
+    """Prefer the models package's VGG (one implementation of the network in the project), else our own."""
+    try:
+        from deblur_tf.models import build_vgg_features  # type: ignore[attr-defined]
+    except ImportError:
+        return _build_keras_vgg(weights)
+    try:
+        return build_vgg_features(source="vgg16_npz", layers=LPIPS_LAYERS, weights_path=str(weights_path))
+    except TypeError:
+        # an incompatible signature must not break the metric: fall back to the local network
+        return _build_keras_vgg(weights)
+
+
+class LPIPS:
+    """LPIPS-VGG distance between RGB images in [0, 1].
+
+    Features of a reference image can be computed once with `features` and compared to many restorations
+    with `distance_from_features`, which is how `deblur-tf evaluate` keeps the cost at one VGG pass per image.
+    """
+
+    def __init__(self, weights_path: str | os.PathLike | None = None) -> None:
+        self.weights_path = Path(weights_path) if weights_path is not None else default_lpips_weights()
+        weights = load_lpips_weights(self.weights_path)
+        self.heads = [weights[f"lpips_lin{i}/kernel"].reshape(-1) for i in range(5)]
+        self.net = _build_features(self.weights_path, weights)
+
+    def features(self, img01: np.ndarray) -> list[np.ndarray]:
+        """Unit-normalised VGG feature maps (one per LPIPS layer) of one HxWx3 image in [0, 1]."""
+        import keras
+
+        img = np.asarray(img01, np.float32)
+        if img.ndim != 3 or img.shape[2] != 3:
+            raise DeblurError(f"LPIPS expects an HxWx3 RGB image, got shape {img.shape}")
+        if min(img.shape[:2]) < 16:
+            raise DeblurError(f"LPIPS needs images of at least 16x16 pixels, got {img.shape[:2]}")
+        x = img[None] * 2.0 - 1.0
+        feats = self.net(x, training=False)
+        out = []
+        for f in feats:
+            f = keras.ops.convert_to_numpy(f)[0].astype(np.float64)
+            norm = np.sqrt(np.sum(f * f, axis=-1, keepdims=True))
+            out.append(f / (norm + 1e-10))
+        return out
+
+    def distance_from_features(self, fa: Sequence[np.ndarray], fb: Sequence[np.ndarray]) -> float:
+        total = 0.0
+        for a, b, w in zip(fa, fb, self.heads, strict=True):
+            total += float(np.mean(((a - b) ** 2) @ w))
+        return total
+
+    def __call__(self, a01: np.ndarray, b01: np.ndarray) -> float:
+        if np.shape(a01) != np.shape(b01):
+            raise DeblurError(f"images differ in size: {np.shape(a01)} vs {np.shape(b01)}")
+        return self.distance_from_features(self.features(a01), self.features(b01))

@@ -1,0 +1,254 @@
+"""Shipped models and loading a deblurring model from whatever a user points at.
+
+A shipped model is a folder `deblur_tf/weights/<name>/` holding
+
+- `config.json`: {"name", "kind", "kwargs" (for `deblur_tf.models.build_generator`), "input_multiple",
+  "card" (its model card, e.g. "MODEL_CARD.md"), "default" (true for the one `deblur` uses without --model)};
+- `weights.npz`: float16 arrays "w000", "w001", ... in `model.get_weights()` order (half the size of float32;
+  deblurring output changes by far less than one 8-bit level), cast back to float32 on load.
+
+`load_model(name_or_path)` also takes a `.keras` file, a `.weights.h5` with a sibling `generator.json`
+({"kind", "kwargs"}), a training run folder (`generator.json` + `generator.weights.h5`), and, through the
+`LOADERS` table, exported artifacts (`.tflite`, SavedModel folders) once the export module registers them.
+Every loader returns a `LoadedModel` whose `predict(batch_nhwc_in_minus1_1)` returns the same shape.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from deblur_tf.errors import DeblurError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "weights.npz"
+
+
+@dataclass
+class LoadedModel:
+    """A ready-to-run deblurring model, whatever it was loaded from."""
+
+    name: str
+    predict: Callable[[np.ndarray], np.ndarray]  # (N,H,W,3) float32 in [-1,1] -> same
+    input_multiple: int = 4
+    kind: str = "unknown"
+    source: str = ""
+    params: int | None = None
+    keras_model: object | None = None
+    info: dict = field(default_factory=dict)
+
+
+def build_generator(kind: str, **kwargs):
+    """Build an untrained generator of `kind` (the models package decides what kinds exist)."""
+    try:
+        from deblur_tf.models import build_generator as _build  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise DeblurError(f"cannot build a {kind!r} generator: the models package is unavailable ({exc})") from exc
+    try:
+        return _build(kind, **kwargs)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DeblurError(f"cannot build a {kind!r} generator with {kwargs}: {exc}") from exc
+
+
+# ----------------------------------------------------------------------------------------------- shipped models
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DeblurError(f"{path}: unreadable model description ({exc}); restore or re-export it") from exc
+
+
+def _zoo_dirs(root: Path | None = None) -> list[Path]:
+    root = WEIGHTS_DIR if root is None else Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / CONFIG_NAME).is_file() and (p / WEIGHTS_NAME).is_file())
+
+
+def list_models(root: Path | None = None) -> list[dict]:
+    """The shipped models: their config.json plus "path" and "params" (counted from weights.npz, cheap)."""
+    out = []
+    for d in _zoo_dirs(root):
+        cfg = _read_json(d / CONFIG_NAME)
+        cfg.setdefault("name", d.name)
+        cfg["path"] = str(d)
+        try:
+            with np.load(d / WEIGHTS_NAME) as z:
+                cfg["params"] = int(sum(z[k].size for k in z.files))
+        except (OSError, ValueError):
+            cfg["params"] = None
+        out.append(cfg)
+    return out
+
+
+def default_model(root: Path | None = None) -> str | None:
+    """Name of the shipped model marked default (else the only one, else None)."""
+    models = list_models(root)
+    marked = [m["name"] for m in models if m.get("default")]
+    if marked:
+        return marked[0]
+    return models[0]["name"] if len(models) == 1 else None
+
+
+DEFAULT_MODEL: str | None = default_model()
+
+
+def save_shipped(model, out_dir: str | os.PathLike, name: str, kind: str, kwargs: dict | None = None,
+                 input_multiple: int = 4, default: bool = False, card: str = "MODEL_CARD.md") -> Path:
+    """Write a model in the shipped layout (the lead uses it to package trained weights)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    arrays = {f"w{i:03d}": np.asarray(w).astype(np.float16) for i, w in enumerate(model.get_weights())}
+    np.savez_compressed(out / WEIGHTS_NAME, **arrays)
+    cfg = {"name": name, "kind": kind, "kwargs": kwargs or {}, "input_multiple": int(input_multiple),
+           "card": card, "default": bool(default)}
+    (out / CONFIG_NAME).write_text(json.dumps(cfg, indent=2) + "\n")
+    return out
+
+
+def _keras_loaded(model, name: str, kind: str, source: Path, multiple: int, info: dict | None = None):
+    from deblur_tf.inference import keras_predict_fn
+
+    return LoadedModel(name=name, predict=keras_predict_fn(model), input_multiple=int(multiple), kind=kind,
+                       source=str(source), params=int(model.count_params()), keras_model=model, info=info or {})
+
+
+def load_zoo_dir(path: Path) -> LoadedModel:
+    cfg = _read_json(path / CONFIG_NAME)
+    kind = cfg.get("kind")
+    if not kind:
+        raise DeblurError(f"{path / CONFIG_NAME}: no \"kind\"; it must name the generator to build")
+    model = build_generator(kind, **cfg.get("kwargs", {}))
+    with np.load(path / WEIGHTS_NAME) as z:
+        keys = sorted(k for k in z.files if k.startswith("w"))
+        weights = [z[k].astype(np.float32) for k in keys]
+    expected = [tuple(w.shape) for w in model.get_weights()]
+    got = [tuple(w.shape) for w in weights]
+    if expected != got:
+        raise DeblurError(f"{path / WEIGHTS_NAME}: {len(got)} arrays do not match the {kind!r} generator "
+                          f"({len(expected)} arrays); the config and weights are from different models")
+    model.set_weights(weights)
+    return _keras_loaded(model, cfg.get("name", path.name), kind, path, cfg.get("input_multiple", 4), cfg)
+
+
+# ------------------------------------------------------------------------------------------ user-given files
+
+
+def _import_custom_layers() -> None:
+    """Register the project's serializable layers before deserialising a .keras file."""
+    try:
+        import deblur_tf.models  # noqa: F401
+    except ImportError:
+        pass
+
+
+def load_keras_file(path: Path) -> LoadedModel:
+    import keras
+
+    _import_custom_layers()
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as exc:  # keras raises many types for a bad archive
+        raise DeblurError(f"{path}: not a loadable .keras model ({type(exc).__name__}: {exc})") from exc
+    return _keras_loaded(model, path.stem, "keras", path, 4)
+
+
+def _load_weights_with_description(weights: Path, description: Path) -> LoadedModel:
+    if not description.is_file():
+        raise DeblurError(f"{weights}: a .weights.h5 file needs {description.name} beside it "
+                          '({"kind": ..., "kwargs": {...}}) to know which generator to build')
+    cfg = _read_json(description)
+    if "kind" not in cfg:
+        raise DeblurError(f"{description}: no \"kind\"; it must name the generator to build")
+    model = build_generator(cfg["kind"], **cfg.get("kwargs", {}))
+    try:
+        model.load_weights(weights)
+    except Exception as exc:
+        raise DeblurError(f"{weights}: weights do not fit the {cfg['kind']!r} generator described in "
+                          f"{description} ({type(exc).__name__}: {exc})") from exc
+    name = weights.parent.name if weights.name == "generator.weights.h5" else weights.name.removesuffix(".weights.h5")
+    return _keras_loaded(model, name, cfg["kind"], weights, cfg.get("input_multiple", 4), cfg)
+
+
+def load_weights_file(path: Path) -> LoadedModel:
+    return _load_weights_with_description(path, path.parent / "generator.json")
+
+
+def load_run_dir(path: Path) -> LoadedModel:
+    return _load_weights_with_description(path / "generator.weights.h5", path / "generator.json")
+
+
+def _not_yet(what: str) -> Callable[[Path], LoadedModel]:
+    def loader(path: Path) -> LoadedModel:
+        raise DeblurError(f"{path}: {what} models cannot be loaded by this installation yet; "
+                          "pass a .keras file, a .weights.h5 with generator.json, or a training run folder")
+
+    return loader
+
+
+# Loader per artifact type. Keys: file suffixes (".keras", ".weights.h5", ".tflite") and folder kinds
+# ("zoo", "run", "saved_model"). The export module replaces ".tflite" and "saved_model" with real loaders via
+# `register_loader`; each loader takes a Path and returns a LoadedModel.
+LOADERS: dict[str, Callable[[Path], LoadedModel]] = {
+    "zoo": load_zoo_dir,
+    "run": load_run_dir,
+    ".keras": load_keras_file,
+    ".weights.h5": load_weights_file,
+    ".tflite": _not_yet("TFLite"),
+    "saved_model": _not_yet("SavedModel"),
+}
+
+
+def register_loader(key: str, loader: Callable[[Path], LoadedModel]) -> None:
+    LOADERS[key] = loader
+
+
+def _artifact_key(path: Path) -> str | None:
+    if path.is_dir():
+        if (path / CONFIG_NAME).is_file() and (path / WEIGHTS_NAME).is_file():
+            return "zoo"
+        if (path / "generator.json").is_file() and (path / "generator.weights.h5").is_file():
+            return "run"
+        if (path / "saved_model.pb").is_file():
+            return "saved_model"
+        return None
+    name = path.name.lower()
+    for suffix in sorted((k for k in LOADERS if k.startswith(".")), key=len, reverse=True):
+        if name.endswith(suffix):
+            return suffix
+    return None
+
+
+def load_model(name_or_path: str | os.PathLike | None = None, root: Path | None = None) -> LoadedModel:
+    """Load a shipped model by name (None: the default one) or a model file/folder by path."""
+    shipped = {m["name"]: Path(m["path"]) for m in list_models(root)}
+    if name_or_path is None:
+        name = default_model(root)
+        if name is None:
+            raise DeblurError("no shipped model is installed (deblur_tf/weights/ is empty); pass --model with a "
+                              ".keras file, a .weights.h5 + generator.json, or a training run folder")
+        return load_zoo_dir(shipped[name])
+    text = str(name_or_path)
+    if text in shipped:
+        return load_zoo_dir(shipped[text])
+    path = Path(text).expanduser()
+    if path.exists():
+        key = _artifact_key(path)
+        if key is None:
+            raise DeblurError(
+                f"{path}: not a model; expected a .keras file, a .weights.h5 with generator.json beside it, a "
+                "training run folder (generator.json + generator.weights.h5), a shipped-model folder "
+                "(config.json + weights.npz), a .tflite file or a SavedModel folder"
+            )
+        return LOADERS[key](path)
+    available = ", ".join(sorted(shipped)) or "none installed"
+    raise DeblurError(f"unknown model {text!r}: not a shipped model (available: {available}) and no such "
+                      "file or folder; `deblur-tf models` lists the shipped models")
