@@ -1,0 +1,212 @@
+"""SyntheticPairs, BlurredPairs and the mixture on the numpy path (both backends), and the no-TensorFlow
+guarantee of the JAX path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from deblur_tf.data import DatasetError, PairedFolder, SyntheticPairs, mix
+
+ROOT = Path(__file__).resolve().parents[1]
+K = 9  # small kernels keep trajectory rasterisation and blurring cheap
+
+
+def _write(path: Path, rgb: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), np.ascontiguousarray(rgb[:, :, ::-1]))
+
+
+def _smooth(rng, h, w):
+    """A smooth photo-like image (blur visibly changes noise-free random pixels less predictably)."""
+    small = rng.integers(0, 256, size=(max(2, h // 6), max(2, w // 6), 3)).astype(np.uint8)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+@pytest.fixture
+def sharp_dir(tmp_path, rng) -> Path:
+    for i, (h, w) in enumerate([(40, 48), (36, 36), (44, 40), (40, 40), (38, 50)]):
+        _write(tmp_path / "sharp" / f"img{i}.png", _smooth(rng, h, w))
+    return tmp_path / "sharp"
+
+
+def _all(source, epoch=0):
+    return [source.batch(epoch, s) for s in range(source.steps_per_epoch)]
+
+
+def _assert_same(a, b, atol=0.0):
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        if isinstance(x, dict):
+            assert sorted(x) == sorted(y)
+            for k in x:
+                np.testing.assert_allclose(x[k], y[k], atol=atol, rtol=0)
+        else:
+            for u, v in zip(x, y, strict=True):
+                np.testing.assert_allclose(u, v, atol=atol, rtol=0)
+
+
+def test_train_elements(sharp_dir):
+    ds = SyntheticPairs(sharp_dir, crop=32, batch_size=2, kernel_size=K, kernel_bank=8, noise_std=(0.01, 0.02))
+    assert ds.steps_per_epoch == 2
+    seen = []
+    for epoch in range(3):
+        for step in range(2):
+            d = ds.batch(epoch, step)
+            assert d["sharp"].shape == (2, 32, 32, 3) and d["sharp"].dtype == np.float32
+            assert d["kernel"].shape == (2, K, K) and d["noise_std"].shape == (2,)
+            assert -1 <= d["sharp"].min() and d["sharp"].max() <= 1
+            np.testing.assert_allclose(d["kernel"].sum(axis=(1, 2)), 1.0, atol=1e-5)
+            assert (d["kernel"] >= 0).all()
+            assert ((0.01 <= d["noise_std"]) & (d["noise_std"] <= 0.02)).all()
+            # kernels come from the bank
+            for k in d["kernel"]:
+                assert any(np.array_equal(k, b) for b in ds._bank)
+            seen.append(d)
+    assert not np.array_equal(seen[0]["sharp"], seen[2]["sharp"])  # epochs differ
+
+
+def test_fresh_kernels_without_bank(sharp_dir):
+    ds = SyntheticPairs(sharp_dir, crop=32, batch_size=2, kernel_size=K, kernel_bank=0, seed=4)
+    assert ds._bank is None
+    a, b = ds.batch(0, 0)["kernel"], ds.batch(0, 1)["kernel"]
+    assert not np.array_equal(a, b)
+    np.testing.assert_array_equal(a, SyntheticPairs(sharp_dir, crop=32, batch_size=2, kernel_size=K,
+                                                    kernel_bank=0, seed=4).batch(0, 0)["kernel"])
+
+
+def test_fixed_mode_identical_across_runs_and_epochs(sharp_dir):
+    kw = dict(crop=32, batch_size=2, kernel_size=K, noise_std=(0.005, 0.01), mode="fixed", seed=11)
+    a, b = SyntheticPairs(sharp_dir, **kw), SyntheticPairs(sharp_dir, **kw)
+    assert a.steps_per_epoch == 3  # 5 images, last batch partial
+    _assert_same(_all(a), _all(b))
+    _assert_same(_all(a, epoch=0), _all(a, epoch=5))
+    _assert_same(_all(a.blurred_pairs()), _all(b.blurred_pairs()))
+    _assert_same(_all(a.blurred_pairs("keras")), _all(b.blurred_pairs("keras")))
+    # another seed is another set
+    c = SyntheticPairs(sharp_dir, **{**kw, "seed": 12})
+    assert not np.array_equal(a.batch(0, 0)["kernel"], c.batch(0, 0)["kernel"])
+    # no flips in fixed mode: the crop is a plain window of the file
+    d = a.batch(0, 0)
+    img = cv2.imread(str(sharp_dir / "img0.png"))[:, :, ::-1].astype(np.float32) * np.float32(2 / 255) - 1
+    windows = [img[y:y + 32, x:x + 32] for y in range(img.shape[0] - 31) for x in range(img.shape[1] - 31)]
+    assert any(np.array_equal(d["sharp"][0], w) for w in windows)
+
+
+def test_fixed_full_images(sharp_dir):
+    ds = SyntheticPairs(sharp_dir, crop=None, batch_size=1, kernel_size=K, mode="fixed")
+    shapes = [ds.batch(0, s)["sharp"].shape for s in range(ds.steps_per_epoch)]
+    assert shapes == [(1, 40, 48, 3), (1, 36, 36, 3), (1, 44, 40, 3), (1, 40, 40, 3), (1, 38, 50, 3)]
+    with pytest.raises(DatasetError, match="crop=None with batch_size=2"):
+        SyntheticPairs(sharp_dir, crop=None, batch_size=2, kernel_size=K, mode="fixed")
+
+
+def test_blurred_pairs_match_blur_op(sharp_dir):
+    """The host blur is the project's blur op plus the recorded noise; numpy and Keras blur agree."""
+    from deblur_tf.blur import blur_numpy
+
+    syn = SyntheticPairs(sharp_dir, crop=32, batch_size=2, kernel_size=K, noise_std=0.0, mode="fixed", seed=2)
+    d = syn.batch(0, 0)
+    blurred, sharp = syn.blurred_pairs().batch(0, 0)
+    np.testing.assert_array_equal(sharp, d["sharp"])
+    ref = blur_numpy((d["sharp"] + 1) / 2, d["kernel"], gamma=2.2) * 2 - 1
+    np.testing.assert_allclose(blurred, ref, atol=1e-5)
+    assert np.abs(blurred - sharp).mean() > 1e-3  # it is actually blurred
+    kb, _ = syn.blurred_pairs("keras").batch(0, 0)
+    np.testing.assert_allclose(kb, blurred, atol=1e-4)
+    noisy = SyntheticPairs(sharp_dir, crop=32, batch_size=2, kernel_size=K, noise_std=0.02, mode="fixed", seed=2)
+    nb, _ = noisy.blurred_pairs().batch(0, 0)
+    resid = (nb - blurred)[(blurred > -0.8) & (blurred < 0.8)] / 2  # away from clipping, in [0, 1] units
+    assert 0.015 < resid.std() < 0.025
+
+
+def test_bad_synthetic_inputs(tmp_path, sharp_dir, rng):
+    with pytest.raises(DatasetError, match="no such folder"):
+        SyntheticPairs(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="holds no image"):
+        SyntheticPairs(tmp_path / "empty")
+    with pytest.raises(DatasetError, match=r"img1\.png: 36x36 is smaller than the 38x38 crop"):
+        SyntheticPairs(sharp_dir, crop=38, kernel_size=K, kernel_bank=4)
+    (sharp_dir / "junk.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    with pytest.raises(DatasetError, match=r"junk\.jpg: truncated JPEG"):
+        SyntheticPairs(sharp_dir, crop=32, kernel_size=K, kernel_bank=4)
+    ds = SyntheticPairs(sharp_dir, crop=32, kernel_size=K, kernel_bank=4, skip_bad=True)
+    assert len(ds.files) == 5
+    for kw, msg in [({"mode": "eval"}, "mode='eval'"), ({"kernel_size": 8}, "kernel_size=8"),
+                    ({"noise_std": (0.02, 0.01)}, "noise_std"), ({"kernel_bank": -1}, "kernel_bank=-1"),
+                    ({"gamma": 0}, "gamma=0")]:
+        with pytest.raises(DatasetError, match=msg):
+            SyntheticPairs(sharp_dir, crop=32, **{"kernel_size": K, **kw})
+
+
+def test_mixture(tmp_path, sharp_dir, rng):
+    for i in range(4):
+        img = _smooth(rng, 40, 40)
+        _write(tmp_path / "pairs" / "blur" / f"{i}.png", 255 - img)
+        _write(tmp_path / "pairs" / "sharp" / f"{i}.png", img)
+    paired = PairedFolder(tmp_path / "pairs", crop=32, batch_size=2, seed=1)
+    syn = SyntheticPairs(sharp_dir, crop=32, batch_size=2, kernel_size=K, kernel_bank=8, seed=1)
+    m = mix(paired, syn, 0.3, seed=5)
+    kinds = [m.is_synthetic(e, s) for e in range(40) for s in range(m.steps_per_epoch)]
+    assert 0.15 < np.mean(kinds) < 0.45
+    for e in range(3):
+        for s in range(m.steps_per_epoch):
+            blurred, sharp = m.batch(e, s)
+            src = m.synthetic if m.is_synthetic(e, s) else m.paired
+            g = e * m.steps_per_epoch + s
+            ref = src.batch(*divmod(g, src.steps_per_epoch))
+            np.testing.assert_array_equal(blurred, ref[0])
+            np.testing.assert_array_equal(sharp, ref[1])
+    assert not any(mix(paired, syn, 0.0).is_synthetic(0, s) for s in range(20))
+    assert all(mix(paired, syn, 1.0).is_synthetic(0, s) for s in range(20))
+    with pytest.raises(DatasetError, match="same crop and batch_size"):
+        mix(paired, SyntheticPairs(sharp_dir, crop=24, batch_size=2, kernel_size=K, kernel_bank=4), 0.5)
+    with pytest.raises(DatasetError, match="ratio=1.5"):
+        mix(paired, syn, 1.5)
+
+
+def test_fit_on_py_dataset(tmp_path, rng):
+    """The PyDataset path feeds model.fit on the current backend (JAX on the GPU machine)."""
+    import keras
+
+    for i in range(4):
+        img = _smooth(rng, 24, 24)
+        _write(tmp_path / "blur" / f"{i}.png", img)
+        _write(tmp_path / "sharp" / f"{i}.png", img)
+    src = PairedFolder(tmp_path, crop=16, batch_size=2)
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(3, 3, padding="same")])
+    model.compile(optimizer="sgd", loss="mse")
+    hist = model.fit(src.as_py_dataset(), epochs=2, verbose=0)
+    assert len(hist.history["loss"]) == 2 and np.isfinite(hist.history["loss"]).all()
+
+
+def test_jax_path_never_imports_tensorflow(sharp_dir, tmp_path, rng):
+    for i in range(2):
+        img = _smooth(rng, 40, 40)
+        _write(tmp_path / "pairs" / "blur" / f"{i}.png", img)
+        _write(tmp_path / "pairs" / "sharp" / f"{i}.png", img)
+    script = textwrap.dedent(f"""
+        import sys
+        from deblur_tf.data import PairedFolder, SyntheticPairs, mix
+        p = PairedFolder({str(tmp_path / "pairs")!r}, crop=32, batch_size=2)
+        s = SyntheticPairs({str(sharp_dir)!r}, crop=32, batch_size=2, kernel_size={K}, kernel_bank=4)
+        for src in (p, s, s.blurred_pairs(), s.blurred_pairs("keras"), mix(p, s, 0.5)):
+            ds = src.as_py_dataset(workers=2)
+            [ds[i] for i in range(len(ds))]
+        import keras
+        assert keras.backend.backend() == "jax"
+        bad = sorted(m for m in sys.modules if m == "tensorflow" or m.startswith("tensorflow."))
+        print("TF_MODULES", len(bad), bad[:5])
+    """)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "TF_MODULES 0 []" in out.stdout, out.stdout
