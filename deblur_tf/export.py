@@ -436,7 +436,19 @@ def load_savedmodel(path: str | os.PathLike) -> Callable[[np.ndarray], np.ndarra
         return y * 2.0 - 1.0
 
     predict.loaded = loaded  # type: ignore[attr-defined] - keeps the resource alive
+    predict.path = sm_dir  # type: ignore[attr-defined]
     return predict
+
+
+def zoo_loader(path: Path):
+    """`deblur_tf.zoo.LOADERS["saved_model"]`: a SavedModel folder as a `LoadedModel`."""
+    from deblur_tf.zoo import LoadedModel
+
+    predict = load_savedmodel(path)
+    sm = predict.path  # type: ignore[attr-defined]
+    name = sm.parent.name if sm.name.isdigit() else sm.name
+    return LoadedModel(name=name, predict=predict, input_multiple=1, kind="saved_model", source=str(sm),
+                       info={"signature": "serving_default", "pads_inside": SIZE_MULTIPLE})
 
 
 # ------------------------------------------------------------------------------------- verification
@@ -657,7 +669,7 @@ def export_all(
             for s in sizes:
                 outs = [keras01(reloaded, b) for b in eval_sets[s].blurred]
                 x = eval_sets[s].blurred[0][None] * 2.0 - 1.0
-                lat = median_latency_ms(lambda x=x: reloaded.predict_on_batch(x), latency_runs)
+                lat = median_latency_ms(lambda x=x, m=reloaded: m.predict_on_batch(x), latency_runs)
                 rows.append(_Row("keras", path, size_tag(s), "float32 [-1, 1]", f"Keras {keras.__version__}, "
                                  + tf_runtime, float_threshold, agreement(s, outs), gt_psnr(s, outs), lat,
                                  _size_of(path)))
@@ -668,7 +680,7 @@ def export_all(
             for s in sizes:
                 outs = [(predict(b[None] * 2.0 - 1.0)[0] + 1.0) * 0.5 for b in eval_sets[s].blurred]
                 x = eval_sets[s].blurred[0][None] * 2.0 - 1.0
-                lat = median_latency_ms(lambda x=x: predict(x), latency_runs)
+                lat = median_latency_ms(lambda x=x, f=predict: f(x), latency_runs)
                 rows.append(_Row("savedmodel", path, size_tag(s), "float32 [0, 1], any size", tf_runtime,
                                  float_threshold, agreement(s, outs), gt_psnr(s, outs), lat, _size_of(path)))
         else:
@@ -686,7 +698,7 @@ def export_all(
             runner = TFLiteRunner(path, num_threads=threads)
             outs = [runner.run_exact(b) for b in eval_sets[s].blurred]
             b0 = eval_sets[s].blurred[0]
-            lat = median_latency_ms(lambda b0=b0: runner.run_exact(b0), latency_runs)
+            lat = median_latency_ms(lambda b0=b0, r=runner: r.run_exact(b0), latency_runs)
             rows.append(_Row(fmt, path, size_tag(s), runner.io_description,
                              f"{litert_version()}, XNNPACK, {threads} threads",
                              int8_threshold if fmt in INT8_FORMATS else float_threshold,

@@ -192,3 +192,14 @@ def load_tflite(path: str | os.PathLike, num_threads: int | None = None) -> Call
     predict.runner = runner  # type: ignore[attr-defined]
     predict.tile_size = runner.input_size  # type: ignore[attr-defined]
     return predict
+
+
+def zoo_loader(path: Path):
+    """`deblur_tf.zoo.LOADERS[".tflite"]`: a `.tflite` file as a `LoadedModel` (any image size, tiled)."""
+    from deblur_tf.zoo import LoadedModel
+
+    predict = load_tflite(path)
+    runner: TFLiteRunner = predict.runner  # type: ignore[attr-defined]
+    return LoadedModel(name=Path(path).stem, predict=predict, input_multiple=1, kind="tflite", source=str(path),
+                       info={"input_size": list(runner.input_size), "io": runner.io_description,
+                             "threads": runner.num_threads})

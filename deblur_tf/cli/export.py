@@ -1,0 +1,81 @@
+"""`deblur-tf export`: the deployable artifacts of a model, each verified against Keras (deblur_tf/export.py)."""
+
+from __future__ import annotations
+
+import click
+
+from deblur_tf.errors import DeblurError
+
+FORMAT_CHOICES = ("keras", "savedmodel", "tflite-fp32", "tflite-fp16", "tflite-int8-dynamic", "tflite-int8")
+
+
+def _parse_formats(text: str) -> list[str]:
+    formats = [f.strip().lower() for f in text.split(",") if f.strip()]
+    if "all" in formats:
+        return list(FORMAT_CHOICES)
+    bad = [f for f in formats if f not in FORMAT_CHOICES]
+    if bad or not formats:
+        raise DeblurError(f"--formats: unknown {', '.join(bad) or '(empty)'}; choose from "
+                          f"{', '.join(FORMAT_CHOICES)} (comma-separated) or 'all'")
+    return formats
+
+
+@click.command("export")
+@click.option("--model", "model_name", required=True,
+              help="Shipped model name (`deblur-tf models`) or a path: .keras, .weights.h5 with generator.json, "
+                   "or a training run folder.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the artifacts and report.json.")
+@click.option("--formats", default=",".join(FORMAT_CHOICES), show_default=True,
+              help="Comma-separated artifacts to write, or 'all'.")
+@click.option("--input-size", "input_sizes", multiple=True, default=("256x256",), show_default=True,
+              help="HEIGHTxWIDTH (multiples of 4) of the fixed-size TFLite files and of the verification crops; "
+                   "repeat for several, e.g. --input-size 256x256 --input-size 720x1280.")
+@click.option("--name", default="deblurgan", show_default=True, help="Model name: TF Serving folder and file names.")
+@click.option("--version", "version", default=1, show_default=True, type=int, help="TF Serving version folder.")
+@click.option("--calibration-dir", type=click.Path(exists=True),
+              help="Images for int8 calibration: a paired blur/+sharp/ folder or sharp photos (blurred here). "
+                   "Default: the shared training photos if present, else the --eval-dir images.")
+@click.option("--calibration-count", default=16, show_default=True, type=click.IntRange(1),
+              help="Calibration crops per input size.")
+@click.option("--eval-dir", type=click.Path(exists=True),
+              help="Held-out images to verify on: a paired blur/+sharp/ folder or sharp photos (blurred with "
+                   "--seed). Default: the shared validation photos if present, else procedural pictures.")
+@click.option("--eval-count", default=3, show_default=True, type=click.IntRange(1),
+              help="Verification crops per input size.")
+@click.option("--int8-threshold", default=30.0, show_default=True, type=float,
+              help="Minimum PSNR (dB) of int8 artifacts against the Keras output.")
+@click.option("--float-threshold", default=50.0, show_default=True, type=float,
+              help="Minimum PSNR (dB) of float artifacts (keras, savedmodel, fp32, fp16) against Keras.")
+@click.option("--latency-runs", default=5, show_default=True, type=click.IntRange(1),
+              help="Warm runs per latency median.")
+@click.option("--threads", default=None, type=click.IntRange(1),
+              help="LiteRT threads for verification and latency (default: all cores).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of crops and synthetic blur.")
+@click.option("--overwrite", is_flag=True, help="Replace existing artifacts in --out.")
+def export(model_name, out_dir, formats, input_sizes, name, version, calibration_dir, calibration_count,
+           eval_dir, eval_count, int8_threshold, float_threshold, latency_runs, threads, seed, overwrite) -> None:
+    """Export a model as .keras, a TF Serving SavedModel and fixed-size TFLite files, verified against Keras.
+
+    Each artifact is reloaded from disk, run on held-out blurred crops and compared with the Keras output;
+    PSNR vs Keras and vs ground truth, file size and median latency go to OUT/report.json and a printed
+    table. Exits non-zero if a float artifact is under --float-threshold dB or an int8 one under
+    --int8-threshold dB. Needs KERAS_BACKEND=tensorflow (the default) except for --formats keras.
+
+    \b
+    Example:
+      deblur-tf export --model deblurgan_paper --out dist --input-size 256x256 --input-size 720x1280
+    """
+    from deblur_tf.export import export_all, parse_size
+    from deblur_tf.zoo import load_model
+
+    fmts = _parse_formats(formats)
+    sizes = [parse_size(s) for s in input_sizes]
+    loaded = load_model(model_name)
+    if loaded.keras_model is None:
+        raise DeblurError(f"--model {model_name}: export needs the Keras model (a shipped name, .keras, "
+                          ".weights.h5 or run folder), not an already exported {loaded.kind} artifact")
+    export_all(loaded.keras_model, out_dir, formats=fmts, input_sizes=sizes, name=name, version=version,
+               calibration_dir=calibration_dir, calibration_count=calibration_count, eval_dir=eval_dir,
+               eval_count=eval_count, float_threshold=float_threshold, int8_threshold=int8_threshold,
+               latency_runs=latency_runs, threads=threads, seed=seed, overwrite=overwrite, log=click.echo)
