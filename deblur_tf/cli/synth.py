@@ -144,8 +144,8 @@ def synth(sharp_dir: Path, out_dir: Path, seed: int, kernel_size: int, max_len: 
 
     exp_value = _exposure_option(exposure)
     params = _trajectory_params(iters, max_len, expl)
-    _check_out_dir(out_dir, overwrite)
     plan = _plan(sharp_dir, out_dir)
+    _check_out_dir(out_dir, overwrite)
     total_found = len(plan)
     if limit is not None:
         plan = plan[:limit]
