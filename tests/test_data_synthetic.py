@@ -109,7 +109,7 @@ def test_fixed_full_images(sharp_dir):
 
 
 def test_blurred_pairs_match_blur_op(sharp_dir):
-    """The host blur is the project's blur op plus the recorded noise; numpy and Keras blur agree."""
+    """The host blur is the project's camera model plus the recorded noise; FFT, OpenCV and Keras agree."""
     from deblur_tf.blur import blur_numpy
 
     syn = SyntheticPairs(sharp_dir, crop=32, batch_size=2, kernel_size=K, noise_std=0.0, mode="fixed", seed=2)
@@ -117,10 +117,16 @@ def test_blurred_pairs_match_blur_op(sharp_dir):
     blurred, sharp = syn.blurred_pairs().batch(0, 0)
     np.testing.assert_array_equal(sharp, d["sharp"])
     ref = blur_numpy((d["sharp"] + 1) / 2, d["kernel"], gamma=2.2) * 2 - 1
-    np.testing.assert_allclose(blurred, ref, atol=1e-5)
+    # float32 FFT rounding (~1e-7 of the peak) is amplified by y ** (1 / 2.2) in near-black pixels:
+    # up to ~5e-5 there, 1/80 of an 8-bit level; a wrong anchor, border or gamma is off by > 1e-2
+    np.testing.assert_allclose(blurred, ref, atol=1e-4)
+    np.testing.assert_allclose(blurred[ref > -0.9], ref[ref > -0.9], atol=1e-5)
     assert np.abs(blurred - sharp).mean() > 1e-3  # it is actually blurred
-    kb, _ = syn.blurred_pairs("keras").batch(0, 0)
-    np.testing.assert_allclose(kb, blurred, atol=1e-4)
+    for method in ("numpy", "keras"):  # OpenCV and Keras implementations of the same camera model
+        other, _ = syn.blurred_pairs(method).batch(0, 0)
+        np.testing.assert_allclose(other, blurred, atol=1e-4)
+    with pytest.raises(DatasetError, match="method='gpu'"):
+        syn.blurred_pairs("gpu")
     noisy = SyntheticPairs(sharp_dir, crop=32, batch_size=2, kernel_size=K, noise_std=0.02, mode="fixed", seed=2)
     nb, _ = noisy.blurred_pairs().batch(0, 0)
     resid = (nb - blurred)[(blurred > -0.8) & (blurred < 0.8)] / 2  # away from clipping, in [0, 1] units

@@ -422,14 +422,23 @@ def draw_augment(rng: np.random.Generator, hw: tuple[int, int], crop: int | None
     return Augment(y, x, flip, rot)
 
 
+_CV_ROTATE = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_CLOCKWISE}
+
+
 def apply_augment(img: np.ndarray, aug: Augment, crop: int | None) -> np.ndarray:
-    """Crop, mirror, rotate (views), then one contiguous copy of only the crop."""
+    """Crop, mirror, rotate; returns a contiguous array holding only the crop.
+
+    The crop is copied first (cheap: row slices), then OpenCV flips and rotates it: a strided numpy view of a
+    rotated crop costs ~1 ms to convert, cv2.flip/cv2.rotate ~0.05 ms, and they release the GIL. Rotation is
+    counter-clockwise, as np.rot90.
+    """
     if crop:
         img = img[aug.y : aug.y + crop, aug.x : aug.x + crop]
+    img = np.ascontiguousarray(img)
     if aug.flip:
-        img = img[:, ::-1]
+        img = cv2.flip(img, 1)
     if aug.rot:
-        img = np.rot90(img, aug.rot, axes=(0, 1))
+        img = cv2.rotate(img, _CV_ROTATE[aug.rot])
     return img
 
 
