@@ -34,9 +34,9 @@ from deblur_tf.errors import DeblurError
 
 LAPLACIAN = np.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 
-DEFAULT_NSR = 1e-3
-DEFAULT_TIKHONOV_GAMMA = 1e-3
-DEFAULT_RL_ITERS = 30
+DEFAULT_NSR = 1e-2
+DEFAULT_TIKHONOV_GAMMA = 3e-3
+DEFAULT_RL_ITERS = 30  # defaults: about the best on the val set with 1 % noise (docs/RESULTS.md)
 
 
 def _rfft2(x: np.ndarray, axes: tuple[int, int] = (0, 1)) -> np.ndarray:
@@ -172,6 +172,16 @@ def richardson_lucy(
     """Richardson–Lucy deconvolution, started from the blurred image itself."""
     if iters < 1:
         raise DeblurError(f"Richardson–Lucy needs at least one iteration, got {iters}")
+    return richardson_lucy_path(img01, kernel, [int(iters)], gamma)[int(iters)]
+
+
+def richardson_lucy_path(
+    img01: np.ndarray, kernel: np.ndarray, checkpoints: Sequence[int], gamma: float | None = None
+) -> dict[int, np.ndarray]:
+    """Richardson–Lucy estimates after each of `checkpoints` iterations, from one run (for tuning)."""
+    stops = sorted({int(c) for c in checkpoints})
+    if not stops or stops[0] < 1:
+        raise DeblurError(f"Richardson–Lucy needs at least one iteration, got {list(checkpoints)}")
     img, squeeze = _as_hwc(img01)
     k = _check_kernel(kernel)
     y, (ph, pw) = _pad_and_taper(_linearise(img, gamma), k)
@@ -185,18 +195,21 @@ def richardson_lucy(
 
     x = y.copy()
     eps = 1e-6
-    for _ in range(iters):
+    out: dict[int, np.ndarray] = {}
+    for it in range(1, stops[-1] + 1):
         ratio = y / np.maximum(conv(x, otf), eps)
         x = x * np.maximum(conv(ratio, otf_t), 0.0)
-    out = _encode(x[ph : ph + img.shape[0], pw : pw + img.shape[1]], gamma).astype(np.float32)
-    return out[:, :, 0] if squeeze else out
+        if it in stops:
+            r = _encode(x[ph : ph + img.shape[0], pw : pw + img.shape[1]], gamma).astype(np.float32)
+            out[it] = r[:, :, 0] if squeeze else r
+    return out
 
 
 # name -> (function, name of its tunable parameter, default value, grid searched by `tune`)
 METHODS: dict[str, tuple[Callable[..., np.ndarray], str, float, Sequence[float]]] = {
     "wiener": (wiener, "nsr", DEFAULT_NSR, tuple(10.0 ** np.arange(-5.0, -0.75, 0.25))),
     "tikhonov": (tikhonov, "gamma_reg", DEFAULT_TIKHONOV_GAMMA, tuple(10.0 ** np.arange(-5.0, 0.25, 0.25))),
-    "rl": (richardson_lucy, "iters", DEFAULT_RL_ITERS, (5, 10, 20, 30, 50, 80, 120)),
+    "rl": (richardson_lucy, "iters", DEFAULT_RL_ITERS, (5, 10, 15, 20, 30, 40, 60, 80)),
 }
 
 
@@ -250,7 +263,15 @@ def tune(
         return float(np.mean([psnr(restore(method, b, k, v, gamma), s)
                               for b, s, k in zip(blurred, sharp, kernels, strict=True)]))
 
-    table = [(float(v), score(v)) for v in values]
+    if method == "rl":
+        # one run per image to the largest count, scored at every grid value on the way
+        per_image = []
+        for b, s, k in zip(blurred, sharp, kernels, strict=True):
+            path = richardson_lucy_path(b, k, [int(v) for v in values], gamma)
+            per_image.append({it: psnr(r, s) for it, r in path.items()})
+        table = [(float(v), float(np.mean([p[int(v)] for p in per_image]))) for v in values]
+    else:
+        table = [(float(v), score(v)) for v in values]
     best_v, best_p = max(table, key=lambda t: t[1])
     if refine and pname != "iters" and best_v > 0:
         for v in best_v * 10.0 ** np.array([-0.125, 0.125]):

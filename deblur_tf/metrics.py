@@ -27,8 +27,6 @@ LPIPS_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", 
 # LPIPS's ScalingLayer: inputs in [-1, 1] are shifted and scaled to roughly ImageNet statistics.
 LPIPS_SHIFT = np.array([-0.030, -0.088, -0.188], np.float32)
 LPIPS_SCALE = np.array([0.458, 0.448, 0.450], np.float32)
-# VGG16 conv layers per block (Simonyan & Zisserman 2015, configuration D).
-VGG16_BLOCKS = ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
 
 
 def default_lpips_weights() -> Path:
@@ -120,41 +118,11 @@ def load_lpips_weights(weights_path: str | os.PathLike | None = None) -> dict[st
     return weights
 
 
-def _build_keras_vgg(weights: dict[str, np.ndarray]):
-    """VGG16 up to relu5_3 with LPIPS's input scaling, returning the five LPIPS feature maps.
+def _build_features(weights_path: Path):
+    """The project's one VGG16 implementation (models package), with LPIPS's input scaling built in."""
+    from deblur_tf.models import build_vgg_features
 
-    Used when the models package does not offer `build_vgg_features` (it is the same network): 3x3 convs with
-    'same' padding (= PyTorch padding 1), ReLU, 2x2/2 max pooling between blocks (floors odd sizes, as torch).
-    """
-    import keras
-
-    inp = keras.Input((None, None, 3))
-    x = (inp - LPIPS_SHIFT) / LPIPS_SCALE
-    outs = []
-    for block, n_convs in VGG16_BLOCKS:
-        if block > 1:
-            x = keras.layers.MaxPooling2D(2, 2)(x)
-        for i in range(1, n_convs + 1):
-            name = f"block{block}_conv{i}"
-            kernel = weights[f"{name}/kernel"]
-            layer = keras.layers.Conv2D(kernel.shape[-1], 3, padding="same", activation="relu", name=name)
-            x = layer(x)
-            layer.set_weights([kernel, weights[f"{name}/bias"]])
-        outs.append(x)
-    return keras.Model(inp, outs, name="lpips_vgg16")
-
-
-def _build_features(weights_path: Path, weights: dict[str, np.ndarray]):
-    """Prefer the models package's VGG (one implementation of the network in the project), else our own."""
-    try:
-        from deblur_tf.models import build_vgg_features  # type: ignore[attr-defined]
-    except ImportError:
-        return _build_keras_vgg(weights)
-    try:
-        return build_vgg_features(source="vgg16_npz", layers=LPIPS_LAYERS, weights_path=str(weights_path))
-    except TypeError:
-        # an incompatible signature must not break the metric: fall back to the local network
-        return _build_keras_vgg(weights)
+    return build_vgg_features(source="vgg16_npz", layers=LPIPS_LAYERS, weights_path=str(weights_path))
 
 
 class LPIPS:
@@ -168,7 +136,7 @@ class LPIPS:
         self.weights_path = Path(weights_path) if weights_path is not None else default_lpips_weights()
         weights = load_lpips_weights(self.weights_path)
         self.heads = [weights[f"lpips_lin{i}/kernel"].reshape(-1) for i in range(5)]
-        self.net = _build_features(self.weights_path, weights)
+        self.net = _build_features(self.weights_path)
 
     def features(self, img01: np.ndarray) -> list[np.ndarray]:
         """Unit-normalised VGG feature maps (one per LPIPS layer) of one HxWx3 image in [0, 1]."""

@@ -1,0 +1,484 @@
+"""`deblur-tf evaluate`: PSNR / SSIM / LPIPS and speed of models and classical baselines on a paired set.
+
+Two sources of pairs:
+
+- `--pairs DIR`: `DIR/blur/<name>` and `DIR/sharp/<name>` (optionally one level of scene folders above them).
+  If `DIR/kernels/<name without suffix>.npy` exists (what `deblur-tf synth` writes) the kernel-needing
+  baselines (Wiener, Tikhonov, Richardson–Lucy) get that true kernel; for real pairs there is no kernel and
+  those baselines are reported as n/a (they are non-blind: without a kernel they have nothing to invert).
+- `--sharp DIR --synthetic-seed S`: every sharp image i (sorted by path) is blurred with the project's random
+  camera-shake kernel drawn from the generator seeded with (S, i) and Gaussian noise from (S, i, 1), so the
+  set is the same on every machine and independent of `--limit`. The kernels are saved (kernels.npz) and the
+  baselines get the true kernel: an upper bound for a classical pipeline with perfect kernel estimation.
+
+Outputs in `--out`: results.csv (one row per image and method: image, method, psnr, ssim, lpips, seconds,
+megapixels), summary.json (means, s/megapixel, every parameter and the seed), summary.md (the same table),
+contact_sheet.png (the images where the first model, or else the best baseline, did worst and best).
+PSNR/SSIM are on 8-bit RGB over the whole image; LPIPS is the VGG variant (lower is better).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import numpy as np
+
+from deblur_tf.errors import DeblurError, ImageReadError, OutputExistsError
+
+KERNEL_METHODS = ("wiener", "tikhonov", "rl")
+BASELINES = ("blurred", *KERNEL_METHODS)
+CSV_COLUMNS = ("image", "method", "psnr", "ssim", "lpips", "seconds", "megapixels")
+OUTPUT_FILES = ("results.csv", "summary.json", "summary.md", "contact_sheet.png", "kernels.npz")
+THUMB_HEIGHT = 160
+
+
+@dataclass
+class Sample:
+    name: str
+    sharp: np.ndarray
+    blurred: np.ndarray
+    kernel: np.ndarray | None
+
+
+# ---------------------------------------------------------------------------------------------- finding pairs
+
+
+def _pair_roots(root: Path) -> list[Path]:
+    if (root / "blur").is_dir() and (root / "sharp").is_dir():
+        return [root]
+    scenes = sorted(p for p in root.iterdir() if (p / "blur").is_dir() and (p / "sharp").is_dir())
+    if not scenes:
+        raise DeblurError(f"{root}: no blur/ and sharp/ folders (nor <scene>/blur, <scene>/sharp) inside; "
+                          "--pairs expects a paired set such as `deblur-tf synth` writes")
+    return scenes
+
+
+def find_pairs(root: Path) -> list[tuple[str, Path, Path, Path | None]]:
+    """(name, blurred path, sharp path, kernel path or None) for every pair; a missing counterpart is an error."""
+    from deblur_tf.io import iter_images
+
+    if not root.is_dir():
+        raise DeblurError(f"--pairs {root}: no such folder")
+    out = []
+    for base in _pair_roots(root):
+        blur_files = {p.relative_to(base / "blur"): p for p in iter_images([base / "blur"])}
+        sharp_files = {p.relative_to(base / "sharp"): p for p in iter_images([base / "sharp"])}
+        for rel in sorted(set(blur_files) | set(sharp_files)):
+            if rel not in sharp_files:
+                raise ImageReadError(f"{blur_files[rel]}: no sharp counterpart {base / 'sharp' / rel}")
+            if rel not in blur_files:
+                raise ImageReadError(f"{sharp_files[rel]}: no blurred counterpart {base / 'blur' / rel}")
+            kpath = (base / "kernels" / rel).with_suffix(".npy")
+            name = str(base.relative_to(root) / rel) if base != root else str(rel)
+            out.append((name, blur_files[rel], sharp_files[rel], kpath if kpath.is_file() else None))
+    return out
+
+
+def _manifest_gamma(root: Path) -> float | None:
+    """The gamma a `deblur-tf synth` set was blurred with, if its manifest says so."""
+    path = root / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    for d in (m, m.get("params", {}), m.get("blur", {})):
+        if isinstance(d, dict) and isinstance(d.get("gamma"), int | float):
+            return float(d["gamma"])
+    return None
+
+
+def _centre_crop(img: np.ndarray, h: int, w: int) -> np.ndarray:
+    y0 = (img.shape[0] - h) // 2
+    x0 = (img.shape[1] - w) // 2
+    return img[y0 : y0 + h, x0 : x0 + w]
+
+
+def _shrink(img: np.ndarray, max_side: int | None) -> np.ndarray:
+    import cv2
+
+    if not max_side or max(img.shape[:2]) <= max_side:
+        return img
+    s = max_side / max(img.shape[:2])
+    size = (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s)))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+
+
+def load_pairs(root: Path, limit: int | None, crop_mismatch: bool, max_side: int | None) -> list[Sample]:
+    from deblur_tf.io import read_image
+
+    pairs = find_pairs(root)[:limit] if limit else find_pairs(root)
+    samples = []
+    for name, bpath, spath, kpath in pairs:
+        blurred, _ = read_image(bpath)
+        sharp, _ = read_image(spath)
+        if blurred.shape != sharp.shape:
+            if not crop_mismatch:
+                raise ImageReadError(f"{bpath}: size {blurred.shape[1]}x{blurred.shape[0]} differs from "
+                                     f"{spath} ({sharp.shape[1]}x{sharp.shape[0]}); fix the pair or pass "
+                                     "--crop-mismatch to compare their common centre")
+            h, w = min(blurred.shape[0], sharp.shape[0]), min(blurred.shape[1], sharp.shape[1])
+            blurred, sharp = _centre_crop(blurred, h, w), _centre_crop(sharp, h, w)
+        kernel = None
+        if kpath is not None:
+            try:
+                kernel = np.load(kpath).astype(np.float64)
+            except (OSError, ValueError) as exc:
+                raise DeblurError(f"{kpath}: unreadable kernel ({exc})") from exc
+            if kernel.ndim != 2:
+                raise DeblurError(f"{kpath}: a kernel must be a 2-D array, got shape {kernel.shape}")
+            if max_side and max(sharp.shape[:2]) > max_side:
+                raise DeblurError(f"--max-side would rescale {bpath}, which invalidates its kernel {kpath}; "
+                                  "drop --max-side for sets with kernels")
+        samples.append(Sample(name, _shrink(sharp, max_side), _shrink(blurred, max_side), kernel))
+    return samples
+
+
+def synthetic_samples(root: Path, seed: int, limit: int | None, kernel_size: int, noise_std: float,
+                      gamma: float | None, max_side: int | None) -> list[Sample]:
+    """Blur sharp images deterministically per (seed, index) with the project's camera-shake kernels."""
+    from deblur_tf.blur import blur_numpy, per_item_generators, random_kernels
+    from deblur_tf.io import iter_images, read_image
+
+    if not root.is_dir():
+        raise DeblurError(f"--sharp {root}: no such folder")
+    paths = list(iter_images([root]))
+    if limit:
+        paths = paths[:limit]
+    samples = []
+    for i, path in enumerate(paths):
+        sharp, _ = read_image(path)
+        sharp = _shrink(sharp, max_side)
+        kernel = random_kernels(1, size=kernel_size, rng=per_item_generators(seed, [i]))[0]
+        noise_rng = np.random.default_rng([int(seed), i, 1])
+        blurred = blur_numpy(sharp, kernel, gamma=gamma, noise_std=noise_std, seed=noise_rng)
+        samples.append(Sample(str(path.relative_to(root)), sharp, blurred.astype(np.float32),
+                              kernel.astype(np.float64)))
+    return samples
+
+
+# ----------------------------------------------------------------------------------------------- evaluation
+
+
+def _label(img: np.ndarray, text: str) -> np.ndarray:
+    import cv2
+
+    out = np.ascontiguousarray(img.copy())
+    cv2.rectangle(out, (0, 0), (out.shape[1], 18), (0, 0, 0), -1)
+    cv2.putText(out, text, (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def _thumb(img01: np.ndarray) -> np.ndarray:
+    import cv2
+
+    from deblur_tf.io import to_uint
+
+    h, w = img01.shape[:2]
+    tw = max(1, round(w * THUMB_HEIGHT / h))
+    return cv2.resize(to_uint(img01, 8), (tw, THUMB_HEIGHT), interpolation=cv2.INTER_AREA)
+
+
+def contact_sheet(thumbs: dict[str, dict[str, np.ndarray]], rows: list[tuple[str, str]], columns: list[str],
+                  scores: dict[tuple[str, str], float]) -> np.ndarray:
+    """Rows of (image, why) with one labelled thumbnail per column (methods, then the sharp image)."""
+    gap = 4
+    lines = []
+    for image, why in rows:
+        tiles = []
+        for col in columns:
+            t = thumbs[image].get(col)
+            if t is None:
+                continue
+            score = scores.get((image, col))
+            text = col if score is None else f"{col} {score:.2f} dB"
+            if col == columns[0]:
+                text = f"{why}: {text}"
+            tiles.append(_label(t, text))
+            tiles.append(np.full((THUMB_HEIGHT, gap, 3), 255, np.uint8))
+        lines.append(np.concatenate(tiles[:-1], axis=1))
+    width = max(line.shape[1] for line in lines)
+    padded = [np.pad(line, ((0, gap), (0, width - line.shape[1]), (0, 0)), constant_values=255) for line in lines]
+    return np.concatenate(padded, axis=0)
+
+
+def _fmt(x: float | None, digits: int) -> str:
+    if x is None:
+        return "n/a"
+    return "inf" if np.isinf(x) else f"{x:.{digits}f}"
+
+
+def summary_markdown(summary: dict) -> str:
+    rows = ["| method | images | PSNR (dB) | SSIM | LPIPS | s / megapixel | parameters |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for name, m in summary["methods"].items():
+        rows.append(f"| {name} | {m['images']} | {_fmt(m['psnr'], 2)} | {_fmt(m['ssim'], 4)} | "
+                    f"{_fmt(m['lpips'], 4)} | {_fmt(m['seconds_per_megapixel'], 3)} | {m.get('params', '')} |")
+    return "\n".join(rows) + "\n"
+
+
+def check_outputs(out: Path, overwrite: bool, save_images: bool = False) -> None:
+    if overwrite or not out.exists():
+        return
+    existing = [out / f for f in OUTPUT_FILES if (out / f).exists()]
+    if save_images and (out / "images").exists():
+        existing.append(out / "images")
+    if existing:
+        raise OutputExistsError(f"{existing[0]}: already exists; pass --overwrite to replace the results in "
+                                f"{out}, or choose another --out")
+
+
+@click.command("evaluate")
+@click.option("--pairs", "pairs_dir", type=click.Path(path_type=Path), default=None,
+              help="Paired set: blur/ and sharp/ folders (kernels/*.npy used when present).")
+@click.option("--sharp", "sharp_dir", type=click.Path(path_type=Path), default=None,
+              help="Sharp images to blur synthetically (needs --synthetic-seed).")
+@click.option("--synthetic-seed", type=int, default=None, help="Seed of the synthetic blur (kernels and noise).")
+@click.option("--kernel-size", type=click.IntRange(3, 256), default=31, show_default=True,
+              help="Side of the synthetic blur kernels.")
+@click.option("--noise-std", type=click.FloatRange(0, 1), default=0.01, show_default=True,
+              help="Gaussian noise added after the synthetic blur, in [0, 1] units.")
+@click.option("--gamma", type=click.FloatRange(min=0), default=None,
+              help="Gamma of the blur (synthesis and the baselines' linear-light deconvolution). Default: 2.2 "
+                   "for --sharp, the manifest's value for --pairs (else none); 0 or 1: pixel values as stored.")
+@click.option("--model", "models", multiple=True, help="Model name or path to evaluate (repeatable).")
+@click.option("--baselines", default="blurred,wiener,tikhonov,rl", show_default=True,
+              help="Comma-separated subset of blurred,wiener,tikhonov,rl ('' or none for no baselines).")
+@click.option("--tune", is_flag=True,
+              help="Pick the single best NSR / Tikhonov weight / RL iteration count on this set (by PSNR) first.")
+@click.option("--nsr", type=click.FloatRange(min=0), default=None, help="Wiener noise-to-signal ratio.")
+@click.option("--tikhonov-weight", type=click.FloatRange(min=0), default=None,
+              help="Tikhonov weight gamma of the Laplacian penalty.")
+@click.option("--rl-iters", type=click.IntRange(min=1), default=None, help="Richardson–Lucy iterations.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N images (sorted).")
+@click.option("--max-side", type=click.IntRange(min=16), default=None,
+              help="Downscale images whose longer side exceeds this (synthetic sets and pairs without kernels).")
+@click.option("--crop-mismatch", is_flag=True,
+              help="Centre-crop a blurred/sharp pair of slightly different sizes to their common area.")
+@click.option("--tile", type=click.IntRange(min=0), default=512, show_default=True,
+              help="Tile side for the models (0: whole images).")
+@click.option("--lpips/--no-lpips", "use_lpips", default=True, show_default=True,
+              help="LPIPS costs one VGG16 pass per image and method (seconds per image on a CPU).")
+@click.option("--lpips-weights", type=click.Path(path_type=Path), default=None,
+              help="vgg16_imagenet_lpips.npz (default: ../shared/weights).")
+@click.option("--save-images", is_flag=True, help="Also write every restored image under OUT/images/<method>/.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for results.csv, summary.json, summary.md, contact_sheet.png (and kernels.npz).")
+@click.option("--overwrite", is_flag=True, help="Replace earlier results in --out.")
+def evaluate(pairs_dir, sharp_dir, synthetic_seed, kernel_size, noise_std, gamma, models, baselines, tune,
+             nsr, tikhonov_weight, rl_iters, limit, max_side, crop_mismatch, tile, use_lpips, lpips_weights,
+             save_images, out_dir, overwrite) -> None:
+    """Measure models and classical baselines on a paired or synthetically blurred set.
+
+    \b
+    Examples:
+      deblur-tf evaluate --sharp ../shared/data/sharp/val --synthetic-seed 2024 --out results/val
+      deblur-tf evaluate --pairs ../shared/data/real_blur/paired --crop-mismatch --out results/real
+      deblur-tf evaluate --pairs synth_out/ --model deblurgan --tune --out results/synth
+    """
+    from tqdm import tqdm
+
+    from deblur_tf import classical
+    from deblur_tf.inference import Deblurrer
+    from deblur_tf.io import write_bytes_atomic, write_image
+    from deblur_tf.metrics import LPIPS, psnr, ssim
+    from deblur_tf.zoo import load_model
+
+    # ---- options
+    if (pairs_dir is None) == (sharp_dir is None):
+        raise DeblurError("give exactly one of --pairs DIR or --sharp DIR --synthetic-seed S")
+    if sharp_dir is not None and synthetic_seed is None:
+        raise DeblurError("--sharp needs --synthetic-seed S so the synthetic blur can be reproduced")
+    if pairs_dir is not None and synthetic_seed is not None:
+        raise DeblurError("--synthetic-seed only applies to --sharp; --pairs uses the blur in the files")
+    chosen = [b.strip().lower() for b in baselines.split(",") if b.strip() and b.strip().lower() != "none"]
+    bad = [b for b in chosen if b not in BASELINES]
+    if bad:
+        raise DeblurError(f"--baselines: unknown {', '.join(bad)}; choose from {', '.join(BASELINES)}")
+    if not chosen and not models:
+        raise DeblurError("nothing to evaluate: give --model and/or --baselines")
+    check_outputs(out_dir, overwrite, save_images)
+
+    # ---- data
+    if sharp_dir is not None:
+        mode = "synthetic"
+        blur_gamma = 2.2 if gamma is None else gamma
+        blur_gamma = None if blur_gamma in (0, 1) else blur_gamma
+        samples = synthetic_samples(sharp_dir, synthetic_seed, limit, kernel_size, noise_std, blur_gamma,
+                                    max_side)
+    else:
+        mode = "pairs"
+        blur_gamma = _manifest_gamma(pairs_dir) if gamma is None else gamma
+        blur_gamma = None if blur_gamma in (0, 1) else blur_gamma
+        samples = load_pairs(pairs_dir, limit, crop_mismatch, max_side)
+    if not samples:
+        raise DeblurError("no images to evaluate")
+    with_kernel = [s for s in samples if s.kernel is not None]
+
+    # ---- methods
+    params = {"wiener": nsr, "tikhonov": tikhonov_weight, "rl": rl_iters}
+    tuned: dict[str, dict] = {}
+    if tune:
+        for m in (m for m in chosen if m in KERNEL_METHODS):
+            if not with_kernel:
+                continue
+            click.echo(f"tuning {m} on {len(with_kernel)} image(s) ...", err=True)
+            res = classical.tune(m, [s.blurred for s in with_kernel], [s.sharp for s in with_kernel],
+                                 [s.kernel for s in with_kernel], gamma=blur_gamma)
+            params[m] = res.best
+            tuned[m] = {"param": res.param_name, "best": res.best, "mean_psnr": res.best_psnr,
+                        "grid": res.table, "seconds": round(res.seconds, 2)}
+    for m in KERNEL_METHODS:
+        if params[m] is None:
+            params[m] = classical.METHODS[m][2]
+    pnames = {"wiener": "nsr", "tikhonov": "weight", "rl": "iters"}
+
+    runners: dict[str, tuple[object, str]] = {}
+    for b in chosen:
+        desc = "" if b == "blurred" else f"{pnames[b]}={params[b]:.3g}" + (", linear light" if blur_gamma else "")
+        runners[b] = (b, desc)
+    model_info = {}
+    for spec in models:
+        loaded = load_model(spec)
+        name = loaded.name if loaded.name not in runners else f"{loaded.name}#{len(runners)}"
+        deb = Deblurrer(loaded.predict, multiple=loaded.input_multiple, tile=tile or None)
+        params_txt = f"{loaded.kind}, {loaded.params:,} params" if loaded.params else loaded.kind
+        runners[name] = (deb, params_txt)
+        model_info[name] = {"spec": spec, "kind": loaded.kind, "params": loaded.params, "source": loaded.source}
+
+    lp = LPIPS(lpips_weights) if use_lpips else None
+
+    # ---- run
+    rows: list[dict] = []
+    thumbs: dict[str, dict[str, np.ndarray]] = {}
+    scores: dict[tuple[str, str], float] = {}
+    for s in tqdm(samples, desc="evaluate", unit="img"):
+        thumbs[s.name] = {"blurred": _thumb(s.blurred), "sharp": _thumb(s.sharp)}
+        ref = lp.features(s.sharp) if lp else None
+        mp = s.sharp.shape[0] * s.sharp.shape[1] / 1e6
+        for name, (runner, _) in runners.items():
+            if runner in KERNEL_METHODS and s.kernel is None:
+                continue  # non-blind baseline without a kernel: n/a
+            t0 = time.perf_counter()
+            if runner == "blurred":
+                out = s.blurred
+            elif runner in KERNEL_METHODS:
+                out = classical.restore(runner, s.blurred, s.kernel, params[runner], gamma=blur_gamma)
+            else:
+                out = runner(s.blurred)
+            secs = time.perf_counter() - t0 if runner != "blurred" else 0.0
+            out = np.clip(out, 0.0, 1.0)
+            row = {"image": s.name, "method": name, "psnr": psnr(out, s.sharp), "ssim": ssim(out, s.sharp),
+                   "lpips": lp.distance_from_features(lp.features(out), ref) if lp else None,
+                   "seconds": secs, "megapixels": mp}
+            rows.append(row)
+            scores[(s.name, name)] = row["psnr"]
+            thumbs[s.name][name] = _thumb(out)
+            if save_images:
+                dst = (out_dir / "images" / name / s.name).with_suffix(".png")
+                write_image(dst, out, overwrite=overwrite)
+
+    # ---- summary
+    methods: dict[str, dict] = {}
+    for name, (_, desc) in runners.items():
+        r = [x for x in rows if x["method"] == name]
+        entry = {"images": len(r), "params": desc}
+        if r:
+            entry.update({
+                "psnr": float(np.mean([x["psnr"] for x in r])),
+                "ssim": float(np.mean([x["ssim"] for x in r])),
+                "lpips": float(np.mean([x["lpips"] for x in r])) if lp else None,
+                "seconds_per_megapixel": float(sum(x["seconds"] for x in r) / sum(x["megapixels"] for x in r)),
+            })
+        else:
+            entry.update({"psnr": None, "ssim": None, "lpips": None, "seconds_per_megapixel": None,
+                          "params": "n/a: no blur kernel for these pairs (non-blind method)"})
+        methods[name] = entry
+    try:
+        import keras
+
+        from deblur_tf import __version__
+
+        backend = keras.backend.backend()
+    except ImportError:  # pragma: no cover
+        backend, __version__ = "?", "?"
+    summary = {
+        "command": "deblur-tf " + " ".join(sys.argv[1:]) if sys.argv and "deblur" in sys.argv[0] else None,
+        "mode": mode,
+        "source": str(sharp_dir or pairs_dir),
+        "images": len(samples),
+        "images_with_kernel": len(with_kernel),
+        "synthetic": {"seed": synthetic_seed, "kernel_size": kernel_size, "noise_std": noise_std,
+                      "kernel_rng": "numpy default_rng([seed, index]) -> deblur_tf.blur.random_kernels",
+                      "noise_rng": "numpy default_rng([seed, index, 1])"} if mode == "synthetic" else None,
+        "gamma": blur_gamma,
+        "limit": limit, "max_side": max_side, "crop_mismatch": crop_mismatch, "tile": tile,
+        "baseline_params": {m: params[m] for m in KERNEL_METHODS if m in chosen},
+        "tuned": tuned or None,
+        "models": model_info,
+        "lpips": "vgg (Zhang et al. 2018)" if lp else None,
+        "methods": methods,
+        "machine": {"cpu": _cpu_name(), "platform": platform.platform(), "keras_backend": backend,
+                    "deblur_tf": __version__},
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    md = summary_markdown(summary)
+    note = ""
+    if any(v["images"] == 0 for v in methods.values()):
+        note = "\nn/a: Wiener, Tikhonov and Richardson–Lucy are non-blind and need the true blur kernel, " \
+               "which real pairs do not have.\n"
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if r[k] is None else (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]))
+                         for k in CSV_COLUMNS})
+    write_bytes_atomic(out_dir / "results.csv", buf.getvalue().encode(), overwrite=overwrite)
+    write_bytes_atomic(out_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode(),
+                       overwrite=overwrite)
+    header = (f"# deblur-tf evaluate: {summary['source']} ({mode}, {len(samples)} images)\n\n"
+              f"{summary['date']}, {summary['machine']['cpu']}, Keras backend {backend}\n\n")
+    write_bytes_atomic(out_dir / "summary.md", (header + md + note).encode(), overwrite=overwrite)
+    if mode == "synthetic":
+        kbuf = io.BytesIO()
+        np.savez_compressed(kbuf, names=np.array([s.name for s in samples]),
+                            **{f"k{i:04d}": s.kernel.astype(np.float32) for i, s in enumerate(samples)})
+        write_bytes_atomic(out_dir / "kernels.npz", kbuf.getvalue(), overwrite=overwrite)
+
+    # contact sheet: rank by the first model, else the best baseline that ran
+    ranked = [n for n in runners if n in model_info] or sorted(
+        (n for n in runners if methods[n]["images"] and n != "blurred"),
+        key=lambda n: -methods[n]["psnr"]) or list(runners)
+    primary = ranked[0]
+    order = sorted((x for x in rows if x["method"] == primary), key=lambda x: x["psnr"])
+    k = max(1, min(3, len(order) // 2))
+    pick = [(x["image"], "worst") for x in order[:k]] + [(x["image"], "best") for x in order[::-1][:k]]
+    seen: set[str] = set()
+    pick = [p for p in pick if not (p[0] in seen or seen.add(p[0]))]
+    columns = ["blurred"] + [n for n in runners if n != "blurred"] + ["sharp"]
+    sheet = contact_sheet(thumbs, pick, columns, scores)
+    write_image(out_dir / "contact_sheet.png", sheet.astype(np.float32) / 255.0, overwrite=overwrite)
+
+    click.echo(md + note)
+    click.echo(f"ranked by {primary}; results in {out_dir}")
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"

@@ -1,0 +1,251 @@
+"""Any-size deblurring: padding, tiling, 16-bit, the model loader and the `deblur` / `models` commands.
+
+A tiny functional Keras model (two 3x3 convs with a residual) stands in for a trained generator: the engine
+must work with any model mapping [-1, 1] NHWC images to the same shape.
+"""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from deblur_tf.cli import main
+from deblur_tf.errors import DeblurError
+from deblur_tf.inference import Deblurrer, pad_to_multiple
+from deblur_tf.io import read_image, write_image
+
+
+def tiny_model(seed=0, stride=True):
+    """conv -> (stride-2 conv -> upsample) -> conv + skip: needs H, W divisible by 2, like a real generator."""
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    if stride:
+        x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+        x = keras.layers.UpSampling2D(2)(x)
+    x = keras.layers.Conv2D(3, 3, padding="same", activation="tanh")(x)
+    out = keras.layers.Add()([inp, keras.layers.Rescaling(2.0)(x)])
+    return keras.Model(inp, out)
+
+
+def identity_model():
+    inp = keras.Input((None, None, 3))
+    conv = keras.layers.Conv2D(3, 1, use_bias=False)
+    out = conv(inp)
+    conv.set_weights([np.eye(3, dtype=np.float32).reshape(1, 1, 3, 3)])
+    return keras.Model(inp, out)
+
+
+def smooth(h, w, seed=0):
+    import cv2
+
+    n = np.random.default_rng(seed).random((h, w, 3)).astype(np.float32)
+    return np.clip(cv2.GaussianBlur(n, (0, 0), 2) * 2 - 0.5, 0, 1)
+
+
+def test_any_size_comes_back_same_size():
+    calls = []
+
+    def predict(batch):
+        calls.append(batch.shape)
+        assert batch.shape[1] % 4 == 0 and batch.shape[2] % 4 == 0
+        return batch
+
+    img = smooth(1000, 700)
+    out = Deblurrer(predict, multiple=4, tile=None)(img)
+    assert out.shape == (1000, 700, 3)
+    np.testing.assert_allclose(out, img, atol=1e-6)  # identity model: the padding is cropped exactly
+    img2 = smooth(301, 517, seed=2)
+    out2 = Deblurrer(predict, multiple=8, tile=128, overlap=32)(img2)
+    assert out2.shape == (301, 517, 3)
+    np.testing.assert_allclose(out2, img2, atol=1e-6)  # tiles of an identity model blend back exactly
+    assert len(calls) > 2 and all(c[1:3] == (128, 128) for c in calls[1:])
+
+
+def test_tiled_equals_untiled_without_seams():
+    model = tiny_model()
+    img = smooth(200, 260)
+    whole = Deblurrer(model, multiple=4, tile=None)(img)
+    tiled = Deblurrer(model, multiple=4, tile=96, overlap=32, batch_size=3)(img)
+    assert np.abs(whole - img).max() > 0.05  # the model does change the image
+    assert np.abs(tiled - whole).max() <= 1 / 255
+
+
+def test_tiles_without_feathering_would_show(monkeypatch):
+    # guard that the seams test can fail: zero overlap exposes the tile borders' zero padding
+    model = tiny_model()
+    img = smooth(200, 260)
+    whole = Deblurrer(model, tile=None)(img)
+    hard = Deblurrer(model, tile=96, overlap=0)(img)
+    assert np.abs(hard - whole).max() > 1 / 255
+
+
+def test_padding_is_reflection():
+    x = np.arange(6 * 5 * 1, dtype=np.float32).reshape(6, 5, 1)
+    p, (h, w) = pad_to_multiple(x, 4)
+    assert p.shape == (8, 8, 1) and (h, w) == (6, 5)
+    np.testing.assert_array_equal(p[6, :5], x[4])  # reflect: row 6 mirrors row 4
+    np.testing.assert_array_equal(p[:6, 5, 0], x[:, 3, 0])
+
+
+def test_bad_tile_and_model_output():
+    with pytest.raises(DeblurError, match="--tile"):
+        Deblurrer(lambda b: b, tile=48, overlap=32)
+    with pytest.raises(DeblurError, match="same size"):
+        Deblurrer(lambda b: b[:, ::2, ::2], tile=None)(np.zeros((16, 16, 3), np.float32))
+
+
+# ------------------------------------------------------------------------------------------------ model loader
+
+
+def _save_run_dir(tmp_path, model):
+    """A training-run-like folder whose generator.json names a kind the test registers."""
+    run = tmp_path / "run"
+    run.mkdir()
+    model.save_weights(run / "generator.weights.h5")
+    (run / "generator.json").write_text(json.dumps({"kind": "tiny", "kwargs": {"seed": 3}}))
+    return run
+
+
+@pytest.fixture
+def tiny_kind(monkeypatch):
+    """Make `tiny` a generator kind (the models package's table is a dict; the loader goes through it)."""
+    from deblur_tf import models
+
+    monkeypatch.setitem(models.GENERATORS, "tiny", lambda seed=0: tiny_model(seed))
+
+
+def test_load_model_from_every_layout(tmp_path, tiny_kind):
+    from deblur_tf.zoo import list_models, load_model, save_shipped
+
+    model = tiny_model(seed=1)
+    img = smooth(32, 40)
+    ref = keras.ops.convert_to_numpy(model(img[None] * 2 - 1))
+
+    model.save(tmp_path / "m.keras")
+    run = _save_run_dir(tmp_path, model)
+    model.save_weights(tmp_path / "w.weights.h5")
+    (tmp_path / "generator.json").write_text(json.dumps({"kind": "tiny"}))
+    zoo = tmp_path / "zoo"
+    save_shipped(model, zoo / "tiny-test", "tiny-test", "tiny", {"seed": 5}, default=True)
+
+    for spec, tol in ((tmp_path / "m.keras", 1e-6), (run, 1e-6), (tmp_path / "w.weights.h5", 1e-6)):
+        loaded = load_model(str(spec))
+        np.testing.assert_allclose(loaded.predict(img[None] * 2 - 1), ref, atol=tol)
+    shipped = load_model("tiny-test", root=zoo)  # float16 weights: small but nonzero difference
+    np.testing.assert_allclose(shipped.predict(img[None] * 2 - 1), ref, atol=5e-3)
+    assert shipped.params == model.count_params()
+    assert list_models(zoo)[0]["params"] == model.count_params()
+    assert load_model(None, root=zoo).name == "tiny-test"
+
+
+def test_unknown_model_lists_available(tmp_path, tiny_kind):
+    from deblur_tf.zoo import load_model, save_shipped
+
+    save_shipped(tiny_model(), tmp_path / "alpha", "alpha", "tiny")
+    with pytest.raises(DeblurError, match=r"unknown model 'nope'.*available: alpha"):
+        load_model("nope", root=tmp_path)
+    (tmp_path / "bare.weights.h5").write_bytes(b"")
+    with pytest.raises(DeblurError, match="generator.json"):
+        load_model(str(tmp_path / "bare.weights.h5"))
+    (tmp_path / "x.txt").write_text("x")
+    with pytest.raises(DeblurError, match="x.txt: not a model"):
+        load_model(str(tmp_path / "x.txt"))
+
+
+# --------------------------------------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    path = tmp_path / "tiny.keras"
+    tiny_model().save(path)
+    return path
+
+
+def test_deblur_cli_folder_recursive_mirrors_and_keeps_size(tmp_path, model_file):
+    src = tmp_path / "in"
+    write_image(src / "a.jpg", smooth(37, 50))
+    write_image(src / "sub" / "b.png", smooth(30, 21, seed=1))
+    r = CliRunner().invoke(main, ["deblur", str(src), "-o", str(tmp_path / "out"), "--model", str(model_file),
+                                  "--side-by-side"])
+    assert r.exit_code == 0, r.output
+    a, _ = read_image(tmp_path / "out" / "a.jpg")
+    b, _ = read_image(tmp_path / "out" / "sub" / "b.png")
+    assert a.shape == (37, 50, 3) and b.shape == (30, 21, 3)
+    cmp, _ = read_image(tmp_path / "out" / "sub" / "b_side_by_side.png")
+    assert cmp.shape[0] == 30 and cmp.shape[1] > 42
+    r = CliRunner().invoke(main, ["deblur", str(src / "a.jpg"), "-o", str(tmp_path / "o2"), "--model",
+                                  str(model_file), "--format", "png"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "o2" / "a.png").exists()
+
+
+def test_deblur_cli_16_bit_round_trip(tmp_path):
+    path = tmp_path / "id.keras"
+    identity_model().save(path)
+    img = smooth(24, 30)
+    write_image(tmp_path / "in16.png", img, bit_depth=16)
+    r = CliRunner().invoke(main, ["deblur", str(tmp_path / "in16.png"), "-o", str(tmp_path / "out"),
+                                  "--model", str(path)])
+    assert r.exit_code == 0, r.output
+    out, depth = read_image(tmp_path / "out" / "in16.png")
+    src, _ = read_image(tmp_path / "in16.png")
+    assert depth == 16
+    assert np.abs(out - src).max() <= 1.5 / 65535  # not squeezed through 8 bits (that would be ~2e-3)
+
+
+def test_deblur_cli_errors_name_the_file(tmp_path, model_file):
+    runner = CliRunner()
+    (tmp_path / "bad.png").write_text("not an image")
+    r = runner.invoke(main, ["deblur", str(tmp_path / "bad.png"), "-o", str(tmp_path / "o"),
+                             "--model", str(model_file)])
+    assert r.exit_code == 2 and "bad.png" in r.output
+
+    r = runner.invoke(main, ["deblur", str(tmp_path / "missing.jpg"), "-o", str(tmp_path / "o"),
+                             "--model", str(model_file)])
+    assert r.exit_code == 2 and "missing.jpg" in r.output
+
+    r = runner.invoke(main, ["deblur", str(tmp_path / "bad.png"), "-o", str(tmp_path / "o"), "--model", "nope"])
+    assert r.exit_code == 2 and "unknown model 'nope'" in r.output and "available" in r.output
+
+    write_image(tmp_path / "in" / "x.png", smooth(16, 16))
+    (tmp_path / "o").mkdir(exist_ok=True)
+    (tmp_path / "o" / "x.png").write_bytes(b"precious")
+    r = runner.invoke(main, ["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--model",
+                             str(model_file)])
+    assert r.exit_code == 2 and "x.png" in r.output and "--overwrite" in r.output
+    assert (tmp_path / "o" / "x.png").read_bytes() == b"precious"
+    r = runner.invoke(main, ["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--model",
+                             str(model_file), "--overwrite"])
+    assert r.exit_code == 0, r.output
+    assert read_image(tmp_path / "o" / "x.png")[0].shape == (16, 16, 3)
+
+    r = runner.invoke(main, ["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "in"), "--model",
+                             str(model_file), "--overwrite"])
+    assert r.exit_code == 2 and "replace the input" in r.output
+
+
+def test_deblur_cli_keep_going_skips_bad_files(tmp_path, model_file):
+    write_image(tmp_path / "in" / "good.png", smooth(16, 16))
+    (tmp_path / "in" / "broken.png").write_text("x")
+    r = CliRunner().invoke(main, ["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--model",
+                                  str(model_file), "--keep-going"])
+    assert r.exit_code == 2 and "broken.png" in r.output
+    assert (tmp_path / "o" / "good.png").exists()
+
+
+def test_models_cli_lists_shipped(tmp_path, monkeypatch, tiny_kind):
+    from deblur_tf import zoo
+
+    zoo.save_shipped(tiny_model(), tmp_path / "tiny-a", "tiny-a", "tiny", default=True)
+    zoo.save_shipped(tiny_model(), tmp_path / "tiny-b", "tiny-b", "tiny")
+    monkeypatch.setattr(zoo, "WEIGHTS_DIR", tmp_path)
+    r = CliRunner().invoke(main, ["models"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert any(line.startswith("* tiny-a") for line in lines)
+    assert any(line.startswith("  tiny-b") for line in lines)
+    assert f"{tiny_model().count_params():,}" in r.output
