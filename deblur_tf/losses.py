@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 
 from keras import ops
 
+from deblur_tf.errors import DeblurError
+
 GP_MODES = ("sample", "pixel")
 
 
@@ -99,7 +101,7 @@ def gradient_penalty_from_grads(grads, mode: str = "sample"):
     elif mode == "pixel":
         axes = (-1,)
     else:
-        raise ValueError(f"unknown gradient-penalty mode {mode!r}: choose one of {', '.join(GP_MODES)}")
+        raise DeblurError(f"unknown gradient-penalty mode {mode!r}: choose one of {', '.join(GP_MODES)}")
     norms = ops.sqrt(ops.sum(ops.square(g), axis=axes) + 1e-12)
     return ops.mean(ops.square(norms - 1.0))
 

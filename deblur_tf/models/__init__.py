@@ -7,6 +7,7 @@ plain dict so that adding a generator is one line here. Importing this package r
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import keras
@@ -30,11 +31,16 @@ def build_generator(kind: str, **kwargs) -> keras.Model:
     try:
         builder = GENERATORS[kind]
     except KeyError:
-        raise DeblurError(f"unknown generator {kind!r}: choose one of {', '.join(sorted(GENERATORS))}") from None
-    try:
-        return builder(**kwargs)
-    except TypeError as exc:
-        raise DeblurError(f"generator {kind!r}: bad option ({exc})") from exc
+        raise DeblurError(
+            f"unknown generator {kind!r}: choose one of {', '.join(sorted(GENERATORS))}"
+        ) from None
+    allowed = inspect.signature(builder).parameters
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise DeblurError(
+            f"generator {kind!r} has no option(s) {', '.join(unknown)}; its options are {', '.join(allowed)}"
+        )
+    return builder(**kwargs)
 
 
 __all__ = [

@@ -13,7 +13,9 @@ from deblur_tf.errors import DeblurError
 from deblur_tf.models.layers import normalization
 
 
-def build_critic(ndf: int = 64, n_layers: int = 3, norm: str = "instance", name: str = "patchgan_critic") -> keras.Model:
+def build_critic(
+    ndf: int = 64, n_layers: int = 3, norm: str = "instance", name: str = "patchgan_critic"
+) -> keras.Model:
     """PatchGAN critic: image `(batch, H, W, 3)` in [-1, 1] -> patch scores `(batch, ceil(H/2^n), ceil(W/2^n), 1)`.
 
     4x4 convs ndf, 2·ndf, 4·ndf, 8·ndf (channel multiplier capped at 8) with strides 2, ..., 2, 1, then a

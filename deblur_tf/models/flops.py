@@ -30,8 +30,14 @@ def _conv_macs(layer: keras.layers.Layer, in_shape, out_shape) -> int:
 
 
 def _counted(layer: keras.layers.Layer) -> bool:
-    return isinstance(layer, keras.layers.Dense | keras.layers.Conv2D | keras.layers.DepthwiseConv2D |
-                      keras.layers.SeparableConv2D | keras.layers.Conv2DTranspose)
+    return isinstance(
+        layer,
+        keras.layers.Dense
+        | keras.layers.Conv2D
+        | keras.layers.DepthwiseConv2D
+        | keras.layers.SeparableConv2D
+        | keras.layers.Conv2DTranspose,
+    )
 
 
 def count_macs(model: keras.Model, input_shape: tuple[int, ...]) -> dict[str, int]:

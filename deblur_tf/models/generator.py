@@ -11,7 +11,13 @@ from __future__ import annotations
 import keras
 
 from deblur_tf.errors import DeblurError
-from deblur_tf.models.layers import CheckDivisible, ClipAdd, ReflectionPadding2D, normalization
+from deblur_tf.models.layers import (
+    CheckDivisible,
+    ClipAdd,
+    ReflectionPadding2D,
+    UpsampleNearest2D,
+    normalization,
+)
 
 UPSAMPLE_MODES = ("transpose", "resize")
 
@@ -99,7 +105,7 @@ def build_resnet_generator(
         if upsample == "transpose":
             x = keras.layers.Conv2DTranspose(ngf * mult, 3, strides=2, padding="same", name=f"up{i}_conv")(x)
         else:
-            x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"up{i}_resize")(x)
+            x = UpsampleNearest2D(2, name=f"up{i}_resize")(x)
             x = ReflectionPadding2D(1, name=f"up{i}_pad")(x)
             x = keras.layers.Conv2D(ngf * mult, 3, name=f"up{i}_conv")(x)
         x = _norm_act(x, norm, f"up{i}")

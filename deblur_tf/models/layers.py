@@ -3,7 +3,7 @@
 Why custom layers at all: Keras has no reflection padding, no "add then clip" global skip and no way to
 check an input size inside a dynamic-shape model. Each layer here is written with `keras.ops` only (so it
 runs under the TensorFlow and JAX backends), is registered for `.keras` save/load, and lowers to plain
-TFLite builtins (MIRROR_PAD, ADD, MINIMUM/MAXIMUM, SUB/MUL), so the exported models need no custom ops.
+TFLite builtins (MIRROR_PAD, CONCATENATION, RESHAPE, ADD, MINIMUM/MAXIMUM, SUB/DIV), so the exported models need no custom ops.
 """
 
 from __future__ import annotations
@@ -46,6 +46,40 @@ class ReflectionPadding2D(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "padding": list(self.padding)}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class UpsampleNearest2D(keras.layers.Layer):
+    """Nearest-neighbour upsampling by an integer factor, built from concatenations and reshapes.
+
+    `keras.layers.UpSampling2D(interpolation="nearest")` is built from `ops.repeat`, which in a
+    dynamic-size TensorFlow graph loses the static channel count, so the TFLite converter cannot lower
+    the following Conv2D to a builtin op; `ops.image.resize` refuses a size that is only known at run
+    time. Repeating by concatenation and reshaping with the channel count spelled out keeps every shape
+    the converter needs and lowers to CONCATENATION + RESHAPE, which also int8-quantise exactly.
+    """
+
+    def __init__(self, factor: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+
+    def call(self, inputs):
+        f = self.factor
+        if f == 1:
+            return inputs
+        shape = ops.shape(inputs)
+        h, w, c = shape[1], shape[2], inputs.shape[-1]
+        # (n, h, w, f·c) -> (n, h, f·w, c): each pixel followed by its f-1 copies along the width
+        x = ops.reshape(ops.concatenate([inputs] * f, axis=-1), (-1, h, w * f, c))
+        # (n, h, f·(f·w), c) -> (n, f·h, f·w, c): each row followed by its f-1 copies
+        return ops.reshape(ops.concatenate([x] * f, axis=2), (-1, h * f, w * f, c))
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        return (n, None if h is None else h * self.factor, None if w is None else w * self.factor, c)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -166,6 +200,7 @@ def normalization(norm: str, name: str) -> keras.layers.Layer | None:
 CUSTOM_OBJECTS = {
     "ReflectionPadding2D": ReflectionPadding2D,
     "ClipAdd": ClipAdd,
+    "UpsampleNearest2D": UpsampleNearest2D,
     "CheckDivisible": CheckDivisible,
     "ChannelAffine": ChannelAffine,
 }

@@ -17,7 +17,7 @@ from __future__ import annotations
 import keras
 
 from deblur_tf.errors import DeblurError
-from deblur_tf.models.layers import CheckDivisible, ClipAdd
+from deblur_tf.models.layers import CheckDivisible, ClipAdd, UpsampleNearest2D
 
 
 def _inverted_residual(x, width: int, expansion: int, kernel_size: int, name: str):
@@ -38,10 +38,10 @@ def _downsample(x, width: int, name: str):
 
 
 def build_mobile_generator(
-    widths: tuple[int, ...] = (16, 32, 64, 128),
-    encoder_blocks: tuple[int, ...] = (0, 1, 2, 4),
+    widths: tuple[int, ...] = (16, 24, 48, 96),
+    encoder_blocks: tuple[int, ...] = (0, 1, 1, 4),
     decoder_blocks: tuple[int, ...] = (0, 1, 1),
-    expansions: tuple[int, ...] = (2, 2, 4, 4),
+    expansions: tuple[int, ...] = (2, 2, 3, 3),
     kernel_sizes: tuple[int, ...] = (3, 3, 3, 5),
     name: str = "deblur_mobile",
 ) -> keras.Model:
@@ -49,7 +49,9 @@ def build_mobile_generator(
 
     Level `l` works at 1/2^l resolution with `widths[l]` channels: `encoder_blocks[l]` inverted residuals
     on the way down, `decoder_blocks[l]` on the way up (the deepest level has no decoder entry).
-    The defaults cost ~1/50 of the paper generator's FLOPs (`count_flops`).
+    The defaults (0.30 M parameters) cost 1.12 GFLOPs at 256x256, 1/88 of the paper generator
+    (`count_flops`); most of it is spent at 1/8 resolution, where four 5x5 depthwise blocks give the
+    receptive field (> 150 px) that long blur trajectories need.
 
     Input: `(batch, H, W, 3)` float32 RGB in [-1, 1] with H and W multiples of 2^(levels-1) (8 with the
     default 4 levels); other sizes raise `DeblurError` where the size is known at call time. Pad arbitrary
@@ -79,16 +81,20 @@ def build_mobile_generator(
         if level > 0:
             x = _downsample(x, widths[level], name=f"down{level}")
         for b in range(encoder_blocks[level]):
-            x = _inverted_residual(x, widths[level], expansions[level], kernel_sizes[level], f"enc{level}_{b + 1}")
+            x = _inverted_residual(
+                x, widths[level], expansions[level], kernel_sizes[level], f"enc{level}_{b + 1}"
+            )
         skips.append(x)
 
     for level in range(levels - 2, -1, -1):
         x = keras.layers.Conv2D(widths[level], 1, name=f"up{level}_pw")(x)
-        x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"up{level}_resize")(x)
+        x = UpsampleNearest2D(2, name=f"up{level}_resize")(x)
         x = keras.layers.Add(name=f"up{level}_skip")([x, skips[level]])
         x = keras.layers.ReLU(6.0, name=f"up{level}_relu6")(x)
         for b in range(decoder_blocks[level]):
-            x = _inverted_residual(x, widths[level], expansions[level], kernel_sizes[level], f"dec{level}_{b + 1}")
+            x = _inverted_residual(
+                x, widths[level], expansions[level], kernel_sizes[level], f"dec{level}_{b + 1}"
+            )
 
     x = keras.layers.Conv2D(3, 3, padding="same", name="head_conv")(x)
     residual = keras.layers.Activation("tanh", dtype="float32", name="head_tanh")(x)

@@ -113,7 +113,9 @@ def _load_npz(model: keras.Model, path: Path, layer_names: Sequence[str]) -> Non
     try:
         data = np.load(path)
     except (OSError, ValueError) as exc:
-        raise DeblurError(f"cannot read VGG weights {path}: {exc}; pass a valid .npz (see build_vgg_features)") from exc
+        raise DeblurError(
+            f"cannot read VGG weights {path}: {exc}; pass a valid .npz (see build_vgg_features)"
+        ) from exc
     with data:
         for layer_name in layer_names:
             keys = (f"{layer_name}/kernel", f"{layer_name}/bias")
@@ -127,7 +129,9 @@ def _load_npz(model: keras.Model, path: Path, layer_names: Sequence[str]) -> Non
             kernel, bias = (data[k] for k in keys)
             expected = tuple(layer.kernel.shape)
             if kernel.shape != expected:
-                raise DeblurError(f"VGG weights {path}: {keys[0]} has shape {kernel.shape}, expected {expected}")
+                raise DeblurError(
+                    f"VGG weights {path}: {keys[0]} has shape {kernel.shape}, expected {expected}"
+                )
             layer.set_weights([kernel, bias])
 
 
@@ -183,7 +187,9 @@ def build_vgg_features(
         if weights not in (None, "imagenet") and not Path(weights).is_file():
             raise _not_available(f"weights_path {weights} does not exist")
         try:
-            reference = keras.applications.VGG19(include_top=False, weights=weights, input_shape=(None, None, 3))
+            reference = keras.applications.VGG19(
+                include_top=False, weights=weights, input_shape=(None, None, 3)
+            )
         except Exception as exc:  # download errors differ by platform (URLError, OSError, HTTP errors)
             raise _not_available(f"keras.applications.VGG19(weights={weights!r}) failed: {exc}") from exc
         for conv in conv_names:
