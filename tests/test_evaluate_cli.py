@@ -1,0 +1,151 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from deblur_tf.classical import blur_fft
+from deblur_tf.cli import main
+from deblur_tf.cli.evaluate import CSV_COLUMNS
+from deblur_tf.io import read_image, write_image
+
+
+def _smooth(h, w, seed):
+    import cv2
+
+    n = np.random.default_rng(seed).random((h, w, 3)).astype(np.float32)
+    return np.clip(cv2.GaussianBlur(n, (0, 0), 1.5) * 2 - 0.5, 0, 1)
+
+
+@pytest.fixture
+def sharp_dir(tmp_path):
+    d = tmp_path / "sharp"
+    for i, (h, w) in enumerate([(40, 48), (36, 52), (44, 44)]):
+        write_image(d / f"img{i}.png", _smooth(h, w, i))
+    return d
+
+
+def _run(args):
+    r = CliRunner().invoke(main, ["evaluate", *args])
+    return r
+
+
+def _csv(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_synthetic_mode_writes_all_outputs(tmp_path, sharp_dir, shared):
+    out = tmp_path / "ev"
+    r = _run(["--sharp", str(sharp_dir), "--synthetic-seed", "7", "--kernel-size", "9", "--noise-std", "0.005",
+              "--lpips-weights", str(shared / "weights" / "vgg16_imagenet_lpips.npz"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    rows = _csv(out / "results.csv")
+    assert tuple(rows[0].keys()) == CSV_COLUMNS
+    assert len(rows) == 3 * 4
+    assert {x["method"] for x in rows} == {"blurred", "wiener", "tikhonov", "rl"}
+    for x in rows:
+        assert float(x["psnr"]) > 10 and 0 < float(x["ssim"]) <= 1 and float(x["lpips"]) >= 0
+        assert float(x["megapixels"]) == pytest.approx(
+            {"img0.png": 40 * 48, "img1.png": 36 * 52, "img2.png": 44 * 44}[x["image"]] / 1e6)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["synthetic"]["seed"] == 7 and summary["synthetic"]["kernel_size"] == 9
+    assert summary["synthetic"]["noise_std"] == 0.005 and summary["gamma"] == 2.2
+    means = {m: np.mean([float(x["psnr"]) for x in rows if x["method"] == m]) for m in summary["methods"]}
+    for m, v in summary["methods"].items():
+        assert v["images"] == 3 and v["psnr"] == pytest.approx(means[m])
+    # with the true kernel and little noise the classical filters must beat the blurred input
+    assert summary["methods"]["wiener"]["psnr"] > summary["methods"]["blurred"]["psnr"]
+    md = (out / "summary.md").read_text()
+    assert "| method | images | PSNR (dB) | SSIM | LPIPS | s / megapixel |" in md and "| wiener | 3 |" in md
+    assert "| method |" in r.output  # the table is printed too
+    sheet, _ = read_image(out / "contact_sheet.png")
+    assert sheet.shape[0] >= 2 * 160 and sheet.shape[1] > 5 * 100  # worst + best rows, 6 columns
+    kernels = np.load(out / "kernels.npz")
+    assert list(kernels["names"]) == ["img0.png", "img1.png", "img2.png"]
+    assert kernels["k0000"].shape == (9, 9) and kernels["k0000"].sum() == pytest.approx(1, abs=1e-4)
+
+    # deterministic per (seed, index): a --limit run draws the same first kernels and gets the same numbers
+    out2 = tmp_path / "ev2"
+    r = _run(["--sharp", str(sharp_dir), "--synthetic-seed", "7", "--kernel-size", "9", "--noise-std", "0.005",
+              "--no-lpips", "--limit", "2", "--baselines", "blurred,wiener", "--out", str(out2)])
+    assert r.exit_code == 0, r.output
+    k2 = np.load(out2 / "kernels.npz")
+    np.testing.assert_array_equal(k2["k0001"], kernels["k0001"])
+    rows2 = _csv(out2 / "results.csv")
+    assert len(rows2) == 4 and all(x["lpips"] == "" for x in rows2)
+    first = {(x["image"], x["method"]): x["psnr"] for x in rows}
+    assert all(first[(x["image"], x["method"])] == x["psnr"] for x in rows2)
+    # a different seed gives different kernels
+    out3 = tmp_path / "ev3"
+    assert _run(["--sharp", str(sharp_dir), "--synthetic-seed", "8", "--kernel-size", "9", "--no-lpips",
+                 "--limit", "1", "--baselines", "blurred", "--out", str(out3)]).exit_code == 0
+    assert not np.array_equal(np.load(out3 / "kernels.npz")["k0000"], kernels["k0000"])
+
+
+def test_pairs_mode_uses_kernels_and_reports_na_without(tmp_path):
+    k = np.zeros((7, 7))
+    k[3, 1:6] = 1
+    k /= k.sum()
+    with_k, real = tmp_path / "synth", tmp_path / "real"
+    for i in range(2):
+        s = _smooth(40, 40, i)
+        b = np.clip(blur_fft(s, k), 0, 1).astype(np.float32)
+        for root in (with_k, real):
+            write_image(root / "sharp" / f"p{i}.png", s)
+            write_image(root / "blur" / f"p{i}.png", b)
+        (with_k / "kernels").mkdir(exist_ok=True)
+        np.save(with_k / "kernels" / f"p{i}.npy", k)
+
+    r = _run(["--pairs", str(with_k), "--no-lpips", "--tune", "--out", str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["images_with_kernel"] == 2 and summary["gamma"] is None
+    assert summary["tuned"]["wiener"]["best"] == summary["baseline_params"]["wiener"]
+    assert summary["methods"]["wiener"]["psnr"] > summary["methods"]["blurred"]["psnr"] + 3
+
+    r = _run(["--pairs", str(real), "--no-lpips", "--out", str(tmp_path / "b")])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summary["methods"]["wiener"]["images"] == 0 and summary["methods"]["wiener"]["psnr"] is None
+    assert "| wiener | 0 | n/a | n/a |" in (tmp_path / "b" / "summary.md").read_text()
+    assert {x["method"] for x in _csv(tmp_path / "b" / "results.csv")} == {"blurred"}
+
+
+def test_evaluate_with_a_model(tmp_path, sharp_dir):
+    from test_inference import tiny_model
+
+    tiny_model().save(tmp_path / "tiny.keras")
+    r = _run(["--sharp", str(sharp_dir), "--synthetic-seed", "1", "--kernel-size", "7", "--no-lpips",
+              "--model", str(tmp_path / "tiny.keras"), "--baselines", "blurred", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    rows = _csv(tmp_path / "o" / "results.csv")
+    assert {x["method"] for x in rows} == {"blurred", "tiny"}
+    assert all(float(x["seconds"]) > 0 for x in rows if x["method"] == "tiny")
+    assert "ranked by tiny" in r.output
+
+
+def test_evaluate_errors(tmp_path, sharp_dir):
+    write_image(tmp_path / "p" / "blur" / "a.png", _smooth(20, 20, 0))
+    write_image(tmp_path / "p" / "sharp" / "b.png", _smooth(20, 20, 0))
+    r = _run(["--pairs", str(tmp_path / "p"), "--no-lpips", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "a.png" in r.output and "counterpart" in r.output
+
+    write_image(tmp_path / "q" / "blur" / "a.png", _smooth(20, 20, 0))
+    write_image(tmp_path / "q" / "sharp" / "a.png", _smooth(22, 20, 0))
+    r = _run(["--pairs", str(tmp_path / "q"), "--no-lpips", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "a.png" in r.output and "--crop-mismatch" in r.output
+    r = _run(["--pairs", str(tmp_path / "q"), "--no-lpips", "--crop-mismatch", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+
+    before = (tmp_path / "o" / "results.csv").read_bytes()
+    r = _run(["--sharp", str(sharp_dir), "--synthetic-seed", "1", "--no-lpips", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "--overwrite" in r.output
+    assert (tmp_path / "o" / "results.csv").read_bytes() == before
+
+    r = _run(["--sharp", str(sharp_dir), "--no-lpips", "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "--synthetic-seed" in r.output
+    r = _run(["--sharp", str(sharp_dir), "--synthetic-seed", "1", "--baselines", "wiener,magic", "--out",
+              str(tmp_path / "x")])
+    assert r.exit_code == 2 and "magic" in r.output
