@@ -1,0 +1,85 @@
+"""`deblur-tf train`: run a pipeline TOML into a run directory, resumable in chunks.
+
+Nothing here imports TensorFlow: under KERAS_BACKEND=jax (the GPU machines have no TensorFlow) the whole
+command runs on JAX; TensorBoard logging switches itself off when TensorFlow is absent.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+def _count(model) -> int:
+    import numpy as np
+
+    return int(sum(np.prod(v.shape) for v in model.trainable_weights))
+
+
+def dry_run_report(cfg) -> str:
+    """Parameter counts and the resolved config, without touching data or the run directory."""
+    from deblur_tf.train_loop import build_networks
+
+    generator, critic, features = build_networks(cfg, pretrained_vgg=False)
+    lines = [
+        f"pipeline: {cfg.name} ({cfg.source})",
+        f"generator ({cfg.generator.kind}): {_count(generator):,} trainable parameters",
+        f"critic: {_count(critic):,} trainable parameters",
+    ]
+    if features is not None:
+        lines.append(f"perceptual features ({cfg.loss.perceptual_source}, {', '.join(cfg.loss.perceptual_layers)}): "
+                     f"{sum(int(__import__('numpy').prod(v.shape)) for v in features.weights):,} frozen parameters")
+    import keras
+
+    lines += [f"backend: {keras.backend.backend()}", "", "# resolved config", cfg.to_toml()]
+    return "\n".join(lines)
+
+
+@click.command("train")
+@click.option("--pipeline", "-p", "pipeline", metavar="NAME|PATH",
+              help="Pipeline TOML, or a name from pipelines/ (deblurgan-synthetic, mobile-synthetic, "
+                   "deblurgan-paper, smoke). Optional with --resume of an existing run.")
+@click.option("--out", "-o", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              metavar="RUN_DIR", help="Run directory: config, checkpoints, log.csv, TensorBoard events.")
+@click.option("--resume", is_flag=True,
+              help="Continue RUN_DIR from its latest checkpoint with its saved config (starts fresh if it has none).")
+@click.option("--steps", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Train at most N more steps in this invocation, then checkpoint and stop (train in chunks; "
+                   "the schedule still follows train.steps).")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override a pipeline value, e.g. --set train.steps=5000 --set data.train_dir=/data/sharp. "
+                   "Repeatable.")
+@click.option("--dry-run", is_flag=True, help="Print parameter counts and the resolved config; train nothing.")
+@click.option("--overwrite", is_flag=True, help="Replace the run files in a non-empty RUN_DIR.")
+@click.option("--no-progress", is_flag=True, help="No progress bar (logs still go to RUN_DIR/log.csv).")
+def train(pipeline, out, resume, steps, overrides, dry_run, overwrite, no_progress) -> None:
+    """Train DeblurGAN from a pipeline into RUN_DIR.
+
+    \b
+    Examples:
+      deblur-tf train --pipeline smoke --out runs/smoke
+      deblur-tf train -p deblurgan-synthetic -o runs/dg --steps 2000          # first chunk
+      deblur-tf train -o runs/dg --resume --steps 2000                        # next chunks
+      KERAS_BACKEND=jax deblur-tf train -p mobile-synthetic -o runs/m --set train.precision=mixed_bfloat16
+
+    Ctrl-C finishes the current step, saves a checkpoint and exits (status 130); --resume continues exactly
+    (same weights, optimizer state, step and data stream).
+    """
+    from deblur_tf.train_loop import prepare_run_dir, resolve_run_config, run_training
+
+    cfg = resolve_run_config(out, pipeline, tuple(overrides), resume)
+    if dry_run:
+        click.echo(dry_run_report(cfg))
+        return
+    prepare_run_dir(out, resume, overwrite)
+    click.echo(f"training {cfg.name} -> {out}", err=True)
+    summary = run_training(cfg, out, resume=resume, max_steps=steps, progress=not no_progress,
+                           echo=lambda m: click.echo(m, err=True))
+    parts = [f"step {summary['end_step']}/{cfg.train.steps}"]
+    if "val_psnr" in summary:
+        parts.append(f"val PSNR {summary['val_psnr']:.2f} dB, SSIM {summary['val_ssim']:.4f}")
+    click.echo("done: " + ", ".join(parts) + f" ({out})")
+    if summary["interrupted"]:
+        sys.exit(130)

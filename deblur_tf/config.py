@@ -1,0 +1,360 @@
+"""Pipeline recipes: a TOML file -> typed dataclasses, with `--set section.key=value` overrides.
+
+A pipeline names everything a training run needs (generator, critic, losses, optimiser, data, schedule of
+checkpoints), so a run is reproduced from its resolved config alone: `deblur-tf train` writes the resolved
+config into the run directory and `--resume` reads it back from there.
+
+Unknown sections or keys are errors (a typo like `perceptual_wieght` must not silently train the default).
+The `[generator]` section is the exception that proves the rule: besides `kind` it holds the builder's
+keyword arguments, which are checked against that builder's signature.
+
+Relative paths in a pipeline are relative to the repository root (so `../shared/...` is the shared data
+beside the checkout). When such a path starts with `../shared/` and does not exist, `$DEBLUR_SHARED/...` and
+`<repo>/shared/...` are tried too, so the same TOML works where the shared folder sits inside the checkout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deblur_tf.errors import DeblurError
+
+ROOT = Path(__file__).resolve().parents[1]
+PIPELINES_DIR = ROOT / "pipelines"
+
+
+class ConfigError(DeblurError):
+    """A pipeline file or override that cannot be used as it is."""
+
+
+@dataclass
+class GeneratorConfig:
+    """`kind` for `deblur_tf.models.build_generator`, plus that builder's keyword arguments."""
+
+    kind: str = "resnet"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CriticConfig:
+    ndf: int = 64
+    n_layers: int = 3
+    norm: str = "instance"
+
+
+@dataclass
+class LossConfig:
+    adversarial: str = "wgan-gp"  # wgan-gp | lsgan | ragan-ls
+    gp_weight: float = 10.0
+    gp_mode: str = "sample"  # sample (Gulrajani et al.) | pixel (the DeblurGAN authors' code)
+    perceptual_weight: float = 100.0
+    perceptual_source: str = "vgg16_npz"  # vgg16_npz (offline, ../shared) | vgg19_imagenet (the paper)
+    perceptual_layers: list[str] = field(default_factory=lambda: ["block3_conv3"])
+    vgg_weights: str = ""  # "" = search the usual places (see deblur_tf.models.vgg)
+    l1_weight: float = 0.0
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-4
+    beta_1: float = 0.5
+    beta_2: float = 0.999
+    n_critic: int = 5
+    constant_steps: int = 100_000  # generator steps at `lr` ...
+    decay_steps: int = 100_000  # ... then linear decay to 0 over these (0: stay constant)
+
+
+@dataclass
+class DataConfig:
+    kind: str = "synthetic"  # synthetic (sharp photos + on-device blur) | paired (blur/ + sharp/) | mixture
+    train_dir: str = "../shared/data/sharp/train"  # sharp photos (synthetic) or the paired root (paired)
+    paired_dir: str = ""  # mixture only: the paired root mixed with train_dir's synthetic pairs
+    mix_ratio: float = 0.5  # mixture only: fraction of synthetic batches
+    val_dir: str = "../shared/data/sharp/val"  # sharp photos blurred with a fixed seed; "" = no validation
+    crop: int = 256
+    batch_size: int = 16
+    load_size: int = 0  # resize the shorter side before cropping (0 = no resize)
+    augment: bool = True
+    kernel_size: int = 31
+    kernel_bank: int = 4096
+    noise_std: list[float] = field(default_factory=lambda: [0.0, 0.01])
+    gamma: float = 2.2
+    val_crop: int = 256  # 0 = whole validation images (batch 1)
+    val_batch_size: int = 4
+    val_limit: int = 0  # validate on the first N batches only (0 = all)
+    workers: int = 4  # threads building batches ahead of the accelerator
+    samples_per_epoch: int = 0  # 0 = one pass over the images
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 200_000  # total generator steps of the run (the schedule runs to optim.constant+decay)
+    seed: int = 0
+    precision: str = "float32"  # float32 | mixed_bfloat16
+    jit_compile: str = "auto"  # auto | true | false (TensorFlow; JAX always compiles)
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    log_every: int = 100
+    val_every: int = 1000
+    sample_every: int = 1000  # TensorBoard triptychs (blurred | restored | sharp)
+
+
+@dataclass
+class PipelineConfig:
+    name: str = "unnamed"
+    description: str = ""
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    critic: CriticConfig = field(default_factory=CriticConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    source: str = ""  # the file it was loaded from (not written back)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "description": self.description}
+        out["generator"] = {"kind": self.generator.kind, **self.generator.kwargs}
+        for sec in ("critic", "loss", "optim", "data", "train"):
+            out[sec] = dataclasses.asdict(getattr(self, sec))
+        return out
+
+    def to_toml(self) -> str:
+        return dumps_toml(self.to_dict())
+
+    def generator_spec(self) -> dict[str, Any]:
+        """What `build_generator` needs, as written to RUN/generator.json."""
+        return {"kind": self.generator.kind, "kwargs": dict(self.generator.kwargs)}
+
+
+SECTIONS: dict[str, type] = {
+    "critic": CriticConfig,
+    "loss": LossConfig,
+    "optim": OptimConfig,
+    "data": DataConfig,
+    "train": TrainConfig,
+}
+TOP_LEVEL = ("name", "description")
+PATH_KEYS = {("data", "train_dir"), ("data", "paired_dir"), ("data", "val_dir"), ("loss", "vgg_weights")}
+
+
+# ------------------------------------------------------------------------------------------ loading
+def resolve_pipeline_path(path_or_name: str | os.PathLike) -> Path:
+    """A path to a TOML file, or a pipeline name from `pipelines/` (`deblurgan-synthetic`)."""
+    p = Path(path_or_name).expanduser()
+    if p.is_file():
+        return p
+    for candidate in (PIPELINES_DIR / f"{path_or_name}.toml", PIPELINES_DIR / str(path_or_name)):
+        if candidate.is_file():
+            return candidate
+    names = ", ".join(sorted(q.stem for q in PIPELINES_DIR.glob("*.toml"))) or "none found"
+    raise ConfigError(f"pipeline {str(path_or_name)!r} is neither a TOML file nor a name in {PIPELINES_DIR} "
+                      f"(available: {names})")
+
+
+def load_pipeline(path_or_name: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> PipelineConfig:
+    """Read a pipeline TOML (path or name), apply `section.key=value` overrides, check every key."""
+    path = resolve_pipeline_path(path_or_name)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the pipeline ({exc})") from exc
+    for item in overrides:
+        apply_override(raw, item)
+    cfg = from_dict(raw, str(path))
+    cfg.source = str(path)
+    return cfg
+
+
+def parse_value(text: str) -> Any:
+    """A TOML value (`1e-4`, `true`, `[0.0, 0.01]`, `"x"`), or the bare text as a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Apply one `section.key=value` (or `name=value`) to a raw TOML dict, in place."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. --set train.steps=1000")
+    key, _, value = item.partition("=")
+    key = key.strip()
+    parts = key.split(".")
+    if len(parts) == 1 and key in TOP_LEVEL:
+        raw[key] = parse_value(value.strip())
+        return
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. --set data.train_dir=/data/sharp")
+    section, name = parts
+    raw.setdefault(section, {})
+    if not isinstance(raw[section], dict):
+        raise ConfigError(f"--set {item!r}: {section!r} is not a section")
+    raw[section][name] = parse_value(value.strip())
+
+
+def _coerce(value: Any, typ: Any, where: str) -> Any:
+    """Check a TOML value against a dataclass field type (ints are accepted for floats)."""
+    origin = getattr(typ, "__origin__", None)
+    if typ is float or typ == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if typ is int or typ == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if typ is bool or typ == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if typ is str or typ == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if origin is list or (isinstance(typ, str) and typ.startswith("list")):
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return list(value)
+    return value
+
+
+def _section(cls: type, values: dict[str, Any], name: str, source: str):
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: [{name}] must be a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(f"{source}: unknown key {name}.{key} (known keys of [{name}]: {', '.join(fields)})")
+        kwargs[key] = _coerce(value, fields[key].type, f"{source}: {name}.{key}")
+    return cls(**kwargs)
+
+
+def _check_generator_kwargs(kind: str, kwargs: dict[str, Any], source: str) -> None:
+    from deblur_tf.models import GENERATORS
+
+    if kind not in GENERATORS:
+        raise ConfigError(f"{source}: generator.kind = {kind!r} is unknown; choose one of {', '.join(GENERATORS)}")
+    params = inspect.signature(GENERATORS[kind]).parameters
+    for key in kwargs:
+        if key not in params or key == "name":
+            known = ", ".join(p for p in params if p != "name")
+            raise ConfigError(f"{source}: unknown key generator.{key} for kind {kind!r} (known: kind, {known})")
+
+
+def from_dict(raw: dict[str, Any], source: str = "<dict>") -> PipelineConfig:
+    """Build and validate a PipelineConfig from a parsed TOML dict."""
+    known = set(TOP_LEVEL) | set(SECTIONS) | {"generator"}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{source}: unknown key or section {key!r} (known: {', '.join(sorted(known))})")
+    cfg = PipelineConfig()
+    for key in TOP_LEVEL:
+        if key in raw:
+            setattr(cfg, key, _coerce(raw[key], str, f"{source}: {key}"))
+    gen = dict(raw.get("generator", {}))
+    kind = gen.pop("kind", "resnet")
+    _check_generator_kwargs(kind, gen, source)
+    # TOML arrays of ints for tuple-typed builder arguments (mobile widths etc.) are passed as tuples
+    cfg.generator = GeneratorConfig(kind, {k: tuple(v) if isinstance(v, list) else v for k, v in gen.items()})
+    for name, cls in SECTIONS.items():
+        if name in raw:
+            setattr(cfg, name, _section(cls, raw[name], name, source))
+    validate(cfg, source)
+    return cfg
+
+
+def validate(cfg: PipelineConfig, source: str) -> None:
+    """Value checks that a type alone cannot express, each naming the key and the fix."""
+    def bad(key: str, why: str) -> ConfigError:
+        return ConfigError(f"{source}: {key} {why}")
+
+    if cfg.loss.adversarial not in ("wgan-gp", "lsgan", "ragan-ls"):
+        raise bad("loss.adversarial", f"= {cfg.loss.adversarial!r}: choose wgan-gp, lsgan or ragan-ls")
+    if cfg.loss.gp_mode not in ("sample", "pixel"):
+        raise bad("loss.gp_mode", f"= {cfg.loss.gp_mode!r}: choose sample or pixel")
+    if cfg.loss.perceptual_source not in ("vgg16_npz", "vgg19_imagenet"):
+        raise bad("loss.perceptual_source", f"= {cfg.loss.perceptual_source!r}: choose vgg16_npz or vgg19_imagenet")
+    if cfg.data.kind not in ("synthetic", "paired", "mixture"):
+        raise bad("data.kind", f"= {cfg.data.kind!r}: choose synthetic, paired or mixture")
+    if cfg.data.kind == "mixture" and not cfg.data.paired_dir:
+        raise bad("data.paired_dir", "is needed when data.kind = 'mixture'")
+    if cfg.train.precision not in ("float32", "mixed_bfloat16"):
+        raise bad("train.precision", f"= {cfg.train.precision!r}: choose float32 or mixed_bfloat16")
+    if str(cfg.train.jit_compile).lower() not in ("auto", "true", "false"):
+        raise bad("train.jit_compile", f"= {cfg.train.jit_compile!r}: choose auto, true or false")
+    for key, value, low in (
+        ("optim.n_critic", cfg.optim.n_critic, 1),
+        ("optim.constant_steps", cfg.optim.constant_steps, 0),
+        ("optim.decay_steps", cfg.optim.decay_steps, 0),
+        ("train.steps", cfg.train.steps, 1),
+        ("train.checkpoint_every", cfg.train.checkpoint_every, 1),
+        ("train.keep_checkpoints", cfg.train.keep_checkpoints, 1),
+        ("train.log_every", cfg.train.log_every, 1),
+        ("train.val_every", cfg.train.val_every, 1),
+        ("train.sample_every", cfg.train.sample_every, 1),
+        ("data.batch_size", cfg.data.batch_size, 1),
+        ("data.workers", cfg.data.workers, 0),
+    ):
+        if value < low:
+            raise bad(key, f"= {value}: must be >= {low}")
+    if not (cfg.optim.lr > 0 and math.isfinite(cfg.optim.lr)):
+        raise bad("optim.lr", f"= {cfg.optim.lr}: must be a positive number")
+    if len(cfg.data.noise_std) != 2:
+        raise bad("data.noise_std", f"= {cfg.data.noise_std}: give a range [low, high]")
+
+
+def resolve_path(text: str) -> Path:
+    """A path from a pipeline: absolute, `~`, or relative to the repository root (see module docstring)."""
+    p = Path(text).expanduser()
+    if p.is_absolute():
+        return p
+    candidate = (ROOT / p).resolve()
+    parts = p.parts
+    if not candidate.exists() and len(parts) > 1 and parts[0] == ".." and parts[1] == "shared":
+        rest = Path(*parts[2:]) if len(parts) > 2 else Path()
+        alternatives = [ROOT / "shared" / rest]
+        if os.environ.get("DEBLUR_SHARED"):
+            alternatives.insert(0, Path(os.environ["DEBLUR_SHARED"]) / rest)
+        for alt in alternatives:
+            if alt.exists():
+                return alt.resolve()
+    return candidate
+
+
+# ------------------------------------------------------------------------------------------ writing
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isinf(value) or math.isnan(value):
+            raise ValueError(f"cannot write {value} to TOML")
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise ValueError(f"cannot write {type(value).__name__} {value!r} to TOML")
+
+
+def dumps_toml(data: dict[str, Any]) -> str:
+    """TOML text for a dict of scalars and one level of tables (all a pipeline needs)."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for key, table in data.items():
+        if isinstance(table, dict):
+            lines += ["", f"[{key}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,496 @@
+"""A training run: pipeline config -> data + DeblurGAN -> a run directory with checkpoints and logs.
+
+Why an explicit loop of `train_on_batch` instead of `fit`: the run must stop and resume *exactly* at any
+step (a GPU lease of a few minutes, Ctrl-C), which needs the step, both optimizers and the seed state
+on disk together, and the data stream addressed by step. `BatchSource.batch(epoch, step)` is a pure
+function, so global step `s` is batch `s % steps_per_epoch` of epoch `s // steps_per_epoch` on any backend,
+and a resumed run sees the batches the uninterrupted run would have seen. Under JAX `train_on_batch` still
+runs the whole 5+1 iteration as one jitted program; worker threads build the next batches meanwhile.
+
+Run directory (other tools load from it; keep the layout):
+
+    RUN/config.toml             resolved pipeline (what --resume reads back)
+    RUN/generator.json          {"kind": ..., "kwargs": {...}} for deblur_tf.models.build_generator
+    RUN/generator.weights.h5    latest generator weights (refreshed at every checkpoint)
+    RUN/checkpoints/step_XXXXXXXX/{generator,critic}.weights.h5, optimizers.npz, state.json  (last K kept)
+    RUN/log.csv                 step, wall_time_s, d_loss, gp, g_adv, g_perc, psnr, val_psnr, val_ssim, lr
+    RUN/tb/                     TensorBoard scalars and blurred|restored|sharp triptychs (when TF imports)
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deblur_tf.config import PipelineConfig, from_dict, load_pipeline, resolve_path
+from deblur_tf.errors import DeblurError, OutputExistsError
+
+LOG_COLUMNS = ("step", "wall_time_s", "d_loss", "gp", "g_adv", "g_perc", "psnr", "val_psnr", "val_ssim", "lr")
+RUN_FILES = ("config.toml", "generator.json", "generator.weights.h5", "checkpoints", "log.csv", "tb")
+
+
+# ------------------------------------------------------------------------------------------ building
+def build_networks(cfg: PipelineConfig, pretrained_vgg: bool = True):
+    """(generator, critic, feature_extractor or None) under the pipeline's precision policy."""
+    from deblur_tf.models import build_critic, build_generator, build_vgg_features
+    from deblur_tf.training import set_precision
+
+    set_precision(cfg.train.precision)
+    generator = build_generator(cfg.generator.kind, **cfg.generator.kwargs)
+    critic = build_critic(ndf=cfg.critic.ndf, n_layers=cfg.critic.n_layers, norm=cfg.critic.norm)
+    features = None
+    if cfg.loss.perceptual_weight > 0:
+        features = build_vgg_features(
+            cfg.loss.perceptual_source,
+            cfg.loss.perceptual_layers,
+            weights_path=resolve_path(cfg.loss.vgg_weights) if cfg.loss.vgg_weights else None,
+            pretrained=pretrained_vgg,
+        )
+    return generator, critic, features
+
+
+def build_gan(cfg: PipelineConfig, pretrained_vgg: bool = True):
+    """A compiled DeblurGAN for a pipeline (models, losses, both Adams with the paper's schedule)."""
+    import keras
+
+    from deblur_tf.training import DeblurGAN, make_optimizers
+
+    keras.utils.set_random_seed(cfg.train.seed)
+    generator, critic, features = build_networks(cfg, pretrained_vgg)
+    gan = DeblurGAN(
+        generator,
+        critic,
+        features,
+        n_critic=cfg.optim.n_critic,
+        adversarial=cfg.loss.adversarial,
+        gp_weight=cfg.loss.gp_weight,
+        gp_mode=cfg.loss.gp_mode,
+        perceptual_weight=cfg.loss.perceptual_weight,
+        l1_weight=cfg.loss.l1_weight,
+        blur_gamma=cfg.data.gamma,
+        seed=cfg.train.seed,
+    )
+    g_opt, d_opt = make_optimizers(
+        cfg.optim.lr, cfg.optim.beta_1, cfg.optim.beta_2, cfg.optim.constant_steps, cfg.optim.decay_steps,
+        cfg.optim.n_critic,
+    )
+    jit = {"auto": "auto", "true": True, "false": False}[str(cfg.train.jit_compile).lower()]
+    gan.compile(g_opt, d_opt, jit_compile=jit)
+    return gan
+
+
+def build_data(cfg: PipelineConfig):
+    """(training BatchSource, fixed validation BatchSource of (blurred, sharp) or None)."""
+    from deblur_tf.data import PairedFolder, SyntheticPairs, mix
+
+    d, seed = cfg.data, cfg.train.seed
+    load_size = d.load_size or None
+    spe = d.samples_per_epoch or None
+
+    def synthetic(folder: str, **kw):
+        return SyntheticPairs(resolve_path(folder), crop=d.crop, batch_size=d.batch_size,
+                              kernel_size=d.kernel_size, kernel_bank=d.kernel_bank, noise_std=tuple(d.noise_std),
+                              gamma=d.gamma, seed=seed, load_size=load_size, augment=d.augment,
+                              samples_per_epoch=spe, **kw)
+
+    if d.kind == "synthetic":
+        train = synthetic(d.train_dir)
+    elif d.kind == "paired":
+        train = PairedFolder(resolve_path(d.train_dir), crop=d.crop, batch_size=d.batch_size, load_size=load_size,
+                             augment=d.augment, seed=seed, samples_per_epoch=spe)
+    else:
+        paired = PairedFolder(resolve_path(d.paired_dir), crop=d.crop, batch_size=d.batch_size,
+                              load_size=load_size, augment=d.augment, seed=seed, samples_per_epoch=spe)
+        train = mix(paired, synthetic(d.train_dir), d.mix_ratio, seed=seed)
+    val = None
+    if d.val_dir:
+        crop = d.val_crop or None
+        val = SyntheticPairs(resolve_path(d.val_dir), crop=crop, batch_size=d.val_batch_size if crop else 1,
+                             kernel_size=d.kernel_size, kernel_bank=0, noise_std=tuple(d.noise_std), gamma=d.gamma,
+                             mode="fixed", seed=seed + 1).blurred_pairs()
+    return train, val
+
+
+# ------------------------------------------------------------------------------------------ checkpoints
+def _atomic_copy(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def _np(v) -> np.ndarray:
+    from keras import ops
+
+    return np.asarray(ops.convert_to_numpy(v))
+
+
+def save_checkpoint(gan, run_dir: Path, step: int, extra: dict[str, Any] | None = None, keep: int = 3) -> Path:
+    """Write the full training state for `step`; refresh RUN/generator.weights.h5; keep the last `keep`."""
+    ckdir = Path(run_dir) / "checkpoints"
+    ckdir.mkdir(parents=True, exist_ok=True)
+    final = ckdir / f"step_{step:08d}"
+    tmp = ckdir / f".tmp_step_{step:08d}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    gan.generator.save_weights(tmp / "generator.weights.h5")
+    gan.critic.save_weights(tmp / "critic.weights.h5")
+    arrays = {}
+    for prefix, opt in (("g", gan.optimizer), ("d", gan.d_optimizer)):
+        for i, v in enumerate(opt.variables):
+            arrays[f"{prefix}/{i:04d}"] = _np(v.value)
+    arrays["seed_state"] = _np(gan.seed_generator.state.value)
+    np.savez(tmp / "optimizers.npz", **arrays)
+    state = {"step": int(step), "seed": gan.seed, **(extra or {})}
+    (tmp / "state.json").write_text(json.dumps(state, indent=2))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    _atomic_copy(final / "generator.weights.h5", Path(run_dir) / "generator.weights.h5")
+    for old in list_checkpoints(run_dir)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    ckdir = Path(run_dir) / "checkpoints"
+    if not ckdir.is_dir():
+        return []
+    return sorted(p for p in ckdir.glob("step_*") if (p / "state.json").is_file())
+
+
+def restore_checkpoint(gan, ckpt: Path) -> dict[str, Any]:
+    """Load a checkpoint written by `save_checkpoint` (either backend) into a compiled DeblurGAN."""
+    ckpt = Path(ckpt)
+    try:
+        state = json.loads((ckpt / "state.json").read_text())
+        gan.generator.load_weights(ckpt / "generator.weights.h5")
+        gan.critic.load_weights(ckpt / "critic.weights.h5")
+        arrays = np.load(ckpt / "optimizers.npz")
+    except (OSError, ValueError, KeyError) as exc:
+        raise DeblurError(f"checkpoint {ckpt} cannot be loaded ({exc}); delete it to resume from an older one, "
+                          "or start again with --overwrite") from exc
+    for prefix, opt in (("g", gan.optimizer), ("d", gan.d_optimizer)):
+        keys = sorted(k for k in arrays.files if k.startswith(prefix + "/"))
+        if len(keys) != len(opt.variables):
+            raise DeblurError(f"checkpoint {ckpt}: {len(keys)} {prefix}-optimizer arrays but the optimizer has "
+                              f"{len(opt.variables)} variables (was it written for another model?)")
+        for key, var in zip(keys, opt.variables, strict=True):
+            value = arrays[key]
+            if tuple(value.shape) != tuple(var.shape):
+                raise DeblurError(f"checkpoint {ckpt}: {key} has shape {value.shape}, expected {tuple(var.shape)}")
+            var.assign(value)
+    gan.seed_generator.state.assign(arrays["seed_state"])
+    return state
+
+
+# ------------------------------------------------------------------------------------------ data feeding
+class Prefetcher:
+    """Batches for global steps start, start+1, ... built ahead by worker threads, returned in order.
+
+    OpenCV and numpy release the GIL, so threads overlap batch building with the accelerator; they also
+    keep JAX/TF runtimes out of forked processes.
+    """
+
+    def __init__(self, source, start: int, workers: int = 4, depth: int | None = None) -> None:
+        self.source, self.next_step = source, int(start)
+        self.pool = ThreadPoolExecutor(max_workers=workers) if workers > 0 else None
+        self.depth = depth or max(2, 2 * workers)
+        self.queue: list = []
+
+    def _build(self, step: int):
+        epoch, idx = divmod(step, self.source.steps_per_epoch)
+        return self.source.batch(epoch, idx)
+
+    def get(self):
+        if self.pool is None:
+            batch = self._build(self.next_step)
+            self.next_step += 1
+            return batch
+        while len(self.queue) < self.depth:
+            self.queue.append(self.pool.submit(self._build, self.next_step + len(self.queue)))
+        future = self.queue.pop(0)
+        self.next_step += 1
+        return future.result()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            for f in self.queue:
+                f.cancel()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def train_on(gan, batch) -> dict[str, float]:
+    """One DeblurGAN step on a (blurred, sharp) tuple or a synthetic dict."""
+    if isinstance(batch, dict):
+        return gan.train_on_batch(batch, return_dict=True)
+    blurred, sharp = batch
+    return gan.train_on_batch(blurred, sharp, return_dict=True)
+
+
+# ------------------------------------------------------------------------------------------ logging
+class TensorBoardLog:
+    """TensorBoard scalars and images if TensorFlow can be imported; otherwise does nothing."""
+
+    def __init__(self, logdir: Path, enabled: bool) -> None:
+        self.writer = None
+        if enabled and importlib.util.find_spec("tensorflow") is not None:
+            import tensorflow as tf
+
+            self.tf = tf
+            self.writer = tf.summary.create_file_writer(str(logdir))
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        if self.writer is None:
+            return
+        with self.writer.as_default(step=step):
+            for k, v in values.items():
+                if v is not None and np.isfinite(v):
+                    self.tf.summary.scalar(k, v)
+        self.writer.flush()
+
+    def images(self, step: int, name: str, images01: np.ndarray) -> None:
+        if self.writer is None:
+            return
+        with self.writer.as_default(step=step):
+            self.tf.summary.image(name, images01, max_outputs=len(images01))
+        self.writer.flush()
+
+
+def validate(gan, val, limit: int = 0) -> tuple[float, float, np.ndarray | None]:
+    """Mean PSNR/SSIM (8-bit RGB, whole image) of the generator on the fixed validation set, plus a
+    blurred|restored|sharp triptych batch of the first batch (for TensorBoard)."""
+    from deblur_tf.metrics import psnr, ssim
+
+    psnrs, ssims, trip = [], [], None
+    for i in range(val.steps_per_epoch):
+        if limit and i >= limit:
+            break
+        blurred, sharp = val.batch(0, i)
+        restored = np.asarray(gan.predict_on_batch(blurred), np.float32)
+        to01 = lambda x: np.clip((x + 1.0) * 0.5, 0.0, 1.0)  # noqa: E731
+        for r, s in zip(to01(restored), to01(sharp), strict=True):
+            psnrs.append(psnr(r, s))
+            ssims.append(ssim(r, s))
+        if trip is None:
+            trip = np.concatenate([to01(blurred), to01(restored), to01(sharp)], axis=2)[:3]
+    return float(np.mean(psnrs)), float(np.mean(ssims)), trip
+
+
+class CsvLog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if not path.exists():
+            with open(path, "w", newline="") as f:
+                csv.writer(f).writerow(LOG_COLUMNS)
+
+    def truncate_after(self, step: int) -> None:
+        """Drop rows logged after `step` (an interrupted run resumed from an earlier checkpoint)."""
+        with open(self.path, newline="") as f:
+            rows = list(csv.reader(f))
+        keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
+        if len(keep) != len(rows):
+            with open(self.path, "w", newline="") as f:
+                csv.writer(f).writerows(keep)
+
+    def write(self, row: dict[str, Any]) -> None:
+        def fmt(v):
+            if v is None:
+                return ""
+            return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+        with open(self.path, "a", newline="") as f:
+            csv.writer(f).writerow([fmt(row.get(c)) for c in LOG_COLUMNS])
+
+
+# ------------------------------------------------------------------------------------------ the run
+def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to mix a new run into an old one unless asked (--resume continues, --overwrite replaces)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise OutputExistsError(f"--out {run_dir} is a file; give a directory for the run")
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not resume:
+        if not overwrite:
+            raise OutputExistsError(
+                f"run directory {run_dir} is not empty: pass --resume to continue it, --overwrite to replace "
+                "it, or choose another --out"
+            )
+        for name in RUN_FILES:  # only what a run writes: never a user's other files
+            p = run_dir / name
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def resolve_run_config(run_dir: Path, pipeline: str | None, overrides: tuple[str, ...], resume: bool) -> PipelineConfig:
+    """The config of a run: RUN/config.toml when resuming one that exists, else the pipeline."""
+    saved = run_dir / "config.toml"
+    if resume and saved.is_file():
+        import tomllib
+
+        from deblur_tf.config import apply_override
+
+        raw = tomllib.loads(saved.read_text())
+        for item in overrides:
+            apply_override(raw, item)
+        cfg = from_dict(raw, str(saved))
+        cfg.source = str(saved)
+        return cfg
+    if pipeline is None:
+        raise DeblurError(f"--pipeline is needed: {run_dir} holds no run to resume (no config.toml)")
+    return load_pipeline(pipeline, overrides)
+
+
+class _StopFlag:
+    """First Ctrl-C: finish the current step, save a checkpoint, stop. Second Ctrl-C: stop at once.
+
+    A flag rather than an exception because under JAX the step donates the variables' buffers to the
+    compiled program: an exception in the middle of a step would leave nothing valid to save.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading_is_main():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\ninterrupt: saving a checkpoint after this step (Ctrl-C again to abort without saving)",
+              file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def threading_is_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def run_training(
+    cfg: PipelineConfig,
+    run_dir: str | os.PathLike,
+    *,
+    resume: bool = False,
+    max_steps: int | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+    tensorboard: bool = True,
+) -> dict[str, Any]:
+    """Train (or continue) the run in `run_dir` up to `cfg.train.steps`, or `max_steps` more steps.
+
+    The directory must have been prepared with `prepare_run_dir`. Returns a summary dict (start and end
+    step, whether it was interrupted, last logs). Raises KeyboardInterrupt after saving if interrupted.
+    """
+    import keras
+    from tqdm import tqdm
+
+    from deblur_tf.training import current_lr
+
+    run_dir = Path(run_dir)
+    gan = build_gan(cfg)
+    start_step, wall_offset = 0, 0.0
+    checkpoints = list_checkpoints(run_dir) if resume else []
+    if checkpoints:
+        state = restore_checkpoint(gan, checkpoints[-1])
+        start_step, wall_offset = int(state["step"]), float(state.get("wall_time_s", 0.0))
+        echo(f"resuming {run_dir} from step {start_step} ({checkpoints[-1].name})")
+    (run_dir / "config.toml").write_text(cfg.to_toml())
+    (run_dir / "generator.json").write_text(json.dumps(cfg.generator_spec(), indent=2))
+
+    end_step = cfg.train.steps if max_steps is None else min(cfg.train.steps, start_step + int(max_steps))
+    summary: dict[str, Any] = {"start_step": start_step, "end_step": start_step, "interrupted": False,
+                               "backend": keras.backend.backend()}
+    if start_step >= end_step:
+        echo(f"nothing to do: the run is at step {start_step} of train.steps = {cfg.train.steps}")
+        return summary
+
+    train, val = build_data(cfg)
+    log = CsvLog(run_dir / "log.csv")
+    log.truncate_after(start_step)
+    tb = TensorBoardLog(run_dir / "tb", enabled=tensorboard)
+    feed = Prefetcher(train, start_step, workers=cfg.data.workers)
+    sums: dict[str, float] = {}
+    count = 0
+    t_cfg = cfg.train
+    step = start_step
+    t0 = time.perf_counter()
+
+    def extra() -> dict[str, Any]:
+        return {"wall_time_s": wall_offset + time.perf_counter() - t0, "backend": keras.backend.backend(),
+                "pipeline": cfg.name}
+
+    bar = tqdm(total=end_step - start_step, initial=0, desc=f"train {cfg.name}", unit="step",
+               disable=not progress, dynamic_ncols=True)
+    try:
+        with _StopFlag() as stop:
+            while step < end_step:
+                logs = train_on(gan, feed.get())
+                step += 1
+                for k, v in logs.items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+                count += 1
+                bar.update(1)
+                row: dict[str, Any] = {}
+                if step % t_cfg.log_every == 0 or step == end_step:
+                    means = {k: v / count for k, v in sums.items()}
+                    sums, count = {}, 0
+                    if not all(np.isfinite(v) for v in means.values()):
+                        raise DeblurError(f"training diverged at step {step}: losses {means}; lower optim.lr or "
+                                          f"check the data, then --resume from the last checkpoint")
+                    row = {"d_loss": means["d_loss"], "gp": means["gp"], "g_adv": means["g_adv"],
+                           "g_perc": means["g_perceptual"], "psnr": means["psnr"],
+                           "lr": current_lr(gan.optimizer)}
+                    bar.set_postfix(d=f"{means['d_loss']:.3g}", perc=f"{means['g_perceptual']:.3g}",
+                                    psnr=f"{means['psnr']:.2f}")
+                    summary["logs"] = means
+                if val is not None and (step % t_cfg.val_every == 0 or step == end_step):
+                    v_psnr, v_ssim, trip = validate(gan, val, cfg.data.val_limit)
+                    row.update(val_psnr=v_psnr, val_ssim=v_ssim)
+                    summary["val_psnr"], summary["val_ssim"] = v_psnr, v_ssim
+                    if trip is not None and (step % t_cfg.sample_every == 0 or step == end_step):
+                        tb.images(step, "val/blurred|restored|sharp", trip)
+                if row:
+                    row.update(step=step, wall_time_s=wall_offset + time.perf_counter() - t0)
+                    log.write(row)
+                    tb.scalars(step, {k: v for k, v in row.items() if k not in ("step",)})
+                if step % t_cfg.checkpoint_every == 0 or step == end_step or stop.requested:
+                    save_checkpoint(gan, run_dir, step, extra(), keep=t_cfg.keep_checkpoints)
+                if stop.requested:
+                    summary["interrupted"] = True
+                    break
+    finally:
+        bar.close()
+        feed.close()
+    summary["end_step"] = step
+    summary["wall_time_s"] = wall_offset + time.perf_counter() - t0
+    if summary["interrupted"]:
+        echo(f"interrupted: saved checkpoint at step {step}; continue with --resume")
+    return summary
+
+
+def iter_log(run_dir: str | os.PathLike) -> Iterator[dict[str, str]]:
+    """Rows of RUN/log.csv as dicts (for tests and reports)."""
+    with open(Path(run_dir) / "log.csv", newline="") as f:
+        yield from csv.DictReader(f)

@@ -1,0 +1,419 @@
+"""DeblurGAN as a `keras.Model` whose `train_step` is the paper's algorithm (Kupyn et al. 2018, Alg. 1).
+
+One call of `train_step` = one *generator step*:
+
+1. If the batch is the synthetic dict ``{"sharp", "kernel", "noise_std"}``, blur it here, on the accelerator
+   (`deblur_tf.blur.blur_images`), so the data pipeline only ships sharp crops and small kernels.
+2. Run the generator once: ``fake = G(blurred)``.
+3. `n_critic` times, on the same batch: update the critic with the adversarial critic loss plus, for WGAN-GP,
+   ``gp_weight * E[(||grad_x D(x_hat)||_2 - 1)^2]`` at ``x_hat = alpha*sharp + (1-alpha)*fake`` with one uniform
+   ``alpha`` per sample (Gulrajani et al. 2017, Alg. 1).
+4. Update the generator once with ``adversarial(D(fake)) + perceptual_weight * MSE(VGG(fake), VGG(sharp))
+   (+ l1_weight * |fake - sharp|)``, through the *updated* critic.
+
+The critic sees only sharp or restored images (the paper's critic is unconditional). The fake of step 2 is
+reused for the generator's update, as in the authors' code, so a step costs one generator forward pass.
+
+Each backend has its own implementation of the step, sharing every formula (`_critic_objective`,
+`_generator_objective`, the losses in `deblur_tf.losses`):
+
+* TensorFlow: `tf.GradientTape`, a nested tape for the gradient penalty, `optimizer.apply_gradients`.
+* JAX: `stateless_call` + `jax.value_and_grad` + `optimizer.stateless_apply`, and `jax.vjp` for the single
+  generator forward. Keras' JAX trainer threads only `model.optimizer`'s variables through the jitted step
+  (DESIGN.md); the critic's Adam state is therefore attached to the model as a list attribute
+  (`_critic_optimizer_state`), which makes it model non-trainable state that travels with the other
+  variables, and is updated with `d_optimizer.stateless_apply`. The whole 5+1 iteration is one jitted program.
+
+`model.optimizer` is the generator's Adam (built on the generator's weights only); `model.d_optimizer` the
+critic's. Both use `ConstantThenLinearDecay` counted in generator steps (the critic's divides its own
+iteration count by `n_critic`, see `deblur_tf.schedules`).
+
+Mixed precision: build the sub-models under a ``mixed_bfloat16`` dtype policy (`set_precision`); the step
+casts every network output to float32 before a loss, so losses, gradient penalty and Adam stay float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+from keras import ops
+
+METRIC_NAMES = ("d_loss", "gp", "g_adv", "g_perceptual", "g_l1", "psnr")
+ADVERSARIAL_KINDS = ("wgan-gp", "lsgan", "ragan-ls")
+
+
+def set_precision(precision: str) -> None:
+    """Set the global Keras dtype policy *before* building models ("float32" or "mixed_bfloat16")."""
+    if precision not in ("float32", "mixed_bfloat16", "mixed_float16"):
+        raise ValueError(f"precision must be 'float32' or 'mixed_bfloat16', got {precision!r}")
+    keras.config.set_dtype_policy(precision)
+
+
+def _f32(x):
+    return ops.cast(x, "float32")
+
+
+def batch_psnr(fake, sharp):
+    """Mean PSNR (dB) of a batch in [-1, 1], computed on the [0, 1] scale; a cheap training signal."""
+    err = ops.mean(ops.square((_f32(fake) - _f32(sharp)) * 0.5), axis=(1, 2, 3))
+    return ops.mean(-10.0 * ops.log(ops.maximum(err, 1e-10)) / ops.log(10.0))
+
+
+def _adversarial_fns(kind: str) -> tuple[Callable, Callable]:
+    """(critic_loss(d_real, d_fake), generator_loss(d_real, d_fake)) for an adversarial loss name."""
+    from deblur_tf.losses import ADVERSARIAL_LOSSES
+
+    if kind not in ADVERSARIAL_LOSSES:
+        raise ValueError(f"unknown adversarial loss {kind!r}; choose one of {', '.join(ADVERSARIAL_LOSSES)}")
+    return ADVERSARIAL_LOSSES[kind]
+
+
+class DeblurGAN(keras.Model):
+    """Generator + critic (+ frozen feature extractor) trained with the DeblurGAN step.
+
+    `call(x)` is the generator, so `model.predict(blurred)` restores images. Train with
+    `model.train_on_batch(blurred, sharp)` or `model.train_on_batch({"sharp", "kernel", "noise_std"})`
+    (or `fit` on a dataset of either) after `compile(g_optimizer, d_optimizer)`.
+
+    `gp_alpha`: None draws the interpolation weight per sample (the algorithm); a float fixes it, which is
+    only for tests that compare the two backends' steps (their random streams differ).
+    """
+
+    def __init__(
+        self,
+        generator: keras.Model,
+        critic: keras.Model,
+        feature_extractor: keras.Model | None = None,
+        *,
+        n_critic: int = 5,
+        adversarial: str = "wgan-gp",
+        gp_weight: float = 10.0,
+        gp_mode: str = "sample",
+        perceptual_weight: float = 100.0,
+        l1_weight: float = 0.0,
+        blur_gamma: float = 2.2,
+        seed: int = 0,
+        gp_alpha: float | None = None,
+        name: str = "deblurgan",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name=name, **kwargs)
+        if n_critic < 1:
+            raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+        if adversarial not in ADVERSARIAL_KINDS:
+            raise ValueError(f"unknown adversarial loss {adversarial!r}; choose one of {ADVERSARIAL_KINDS}")
+        if perceptual_weight > 0 and feature_extractor is None:
+            raise ValueError("perceptual_weight > 0 needs a feature_extractor (VGG features)")
+        self.generator = generator
+        self.critic = critic
+        self.feature_extractor = feature_extractor
+        if feature_extractor is not None:
+            feature_extractor.trainable = False
+        self.n_critic = int(n_critic)
+        self.adversarial = adversarial
+        self.gp_weight = float(gp_weight) if adversarial == "wgan-gp" else 0.0
+        self.gp_mode = gp_mode
+        self.perceptual_weight = float(perceptual_weight)
+        self.l1_weight = float(l1_weight)
+        self.blur_gamma = float(blur_gamma)
+        self.gp_alpha = gp_alpha
+        self.seed = int(seed)
+        # gradient-penalty alphas and blur noise; its state is model state, so it is checkpointed and,
+        # under JAX, threaded through the jitted step like any other variable
+        self.seed_generator = keras.random.SeedGenerator(seed, name="train_seed")
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in METRIC_NAMES}
+        self.d_optimizer: keras.optimizers.Optimizer | None = None
+        self._jax_layout: dict | None = None
+        self.built = True
+
+    # ------------------------------------------------------------------ keras plumbing
+    def call(self, inputs, training: bool = False):
+        return self.generator(inputs, training=training)
+
+    @property
+    def metrics(self) -> list:
+        return list(self.trackers.values())
+
+    def compile(
+        self,
+        g_optimizer: keras.optimizers.Optimizer,
+        d_optimizer: keras.optimizers.Optimizer,
+        jit_compile: bool | str = "auto",
+        **kwargs: Any,
+    ) -> None:
+        """Two Adams: `g_optimizer` becomes `model.optimizer`; both are built here on their own weights."""
+        super().compile(optimizer=g_optimizer, jit_compile=jit_compile, **kwargs)
+        self.d_optimizer = d_optimizer
+        self.optimizer.build(self.generator.trainable_variables)
+        d_optimizer.build(self.critic.trainable_variables)
+        # attaching the critic optimizer's variables makes them model (non-trainable) state: see module doc
+        self._tracker.unlock()
+        self._critic_optimizer_state = list(d_optimizer.variables)
+        self._tracker.lock()
+        self._jax_layout = None
+
+    # ------------------------------------------------------------------ shared formulas
+    def _split_batch(self, data):
+        """(blurred_or_None, sharp, kernel, noise_std) from either batch form."""
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if isinstance(x, dict):
+            return None, _f32(x["sharp"]), _f32(x["kernel"]), _f32(x["noise_std"])
+        if y is None:
+            raise ValueError("a paired batch must be (blurred, sharp); a synthetic one {'sharp','kernel','noise_std'}")
+        return _f32(x), _f32(y), None, None
+
+    def _blur(self, sharp, kernel, noise_std, seed):
+        """Blur [-1,1] sharp crops with per-sample kernels and noise on the device."""
+        from deblur_tf.blur import blur_images
+
+        out01 = blur_images(
+            (sharp + 1.0) * 0.5, kernel, gamma=self.blur_gamma, noise_std=noise_std, seed=seed, clip=True
+        )
+        return _f32(out01) * 2.0 - 1.0
+
+    def _alpha(self, batch: int, seed):
+        if self.gp_alpha is not None:
+            return ops.full((batch, 1, 1, 1), float(self.gp_alpha), dtype="float32")
+        return keras.random.uniform((batch, 1, 1, 1), 0.0, 1.0, dtype="float32", seed=seed)
+
+    def _critic_objective(self, d_real, d_fake, gp):
+        """Total critic loss (what its Adam minimises) and the adversarial part alone."""
+        d_loss_fn, _ = _adversarial_fns(self.adversarial)
+        d_adv = d_loss_fn(_f32(d_real), _f32(d_fake))
+        total = d_adv + self.gp_weight * gp if self.gp_weight > 0 else d_adv
+        return total, d_adv
+
+    def _generator_objective(self, fake, sharp, d_fake, d_real, feats_fake, feats_real):
+        """Total generator loss and its parts (adversarial, perceptual, L1)."""
+        from deblur_tf import losses
+
+        _, g_loss_fn = _adversarial_fns(self.adversarial)
+        g_adv = g_loss_fn(None if d_real is None else _f32(d_real), _f32(d_fake))
+        total = g_adv
+        g_perc = ops.zeros((), "float32")
+        if self.perceptual_weight > 0:
+            g_perc = losses.perceptual_loss(feats_fake, feats_real)
+            total = total + self.perceptual_weight * g_perc
+        g_l1 = losses.l1_loss(fake, sharp)
+        if self.l1_weight > 0:
+            total = total + self.l1_weight * g_l1
+        return total, {"g_adv": g_adv, "g_perceptual": g_perc, "g_l1": g_l1}
+
+    def _needs_real_score_for_generator(self) -> bool:
+        from deblur_tf.losses import GENERATOR_NEEDS_REAL
+
+        return self.adversarial in GENERATOR_NEEDS_REAL
+
+    # ------------------------------------------------------------------ the step
+    def train_step(self, *args):
+        if keras.backend.backend() == "jax":
+            return self._train_step_jax(*args)
+        if keras.backend.backend() == "tensorflow":
+            return self._train_step_tensorflow(*args)
+        raise NotImplementedError(f"DeblurGAN trains under the tensorflow or jax backend, not {keras.backend.backend()}")
+
+    def _train_step_tensorflow(self, data):
+        import tensorflow as tf
+
+        from deblur_tf.losses import gradient_penalty_from_grads
+
+        blurred, sharp, kernel, noise_std = self._split_batch(data)
+        if blurred is None:
+            blurred = self._blur(sharp, kernel, noise_std, self.seed_generator)
+        batch = ops.shape(sharp)[0]
+        critic_vars = self.critic.trainable_variables
+        gen_vars = self.generator.trainable_variables
+        feats_real = self._features(sharp)
+
+        with tf.GradientTape() as g_tape:
+            fake = _f32(self.generator(blurred, training=True))
+            with g_tape.stop_recording():
+                fake_d = tf.stop_gradient(fake)
+                for _ in range(self.n_critic):
+                    alpha = self._alpha(batch, self.seed_generator)
+                    with tf.GradientTape() as d_tape:
+                        scores = _f32(self.critic(ops.concatenate([sharp, fake_d], axis=0), training=True))
+                        d_real, d_fake = scores[:batch], scores[batch:]
+                        gp = ops.zeros((), "float32")
+                        if self.gp_weight > 0:
+                            x_hat = alpha * sharp + (1.0 - alpha) * fake_d
+                            with tf.GradientTape() as gp_tape:
+                                gp_tape.watch(x_hat)
+                                d_hat = ops.sum(_f32(self.critic(x_hat, training=True)))
+                            gp = gradient_penalty_from_grads(gp_tape.gradient(d_hat, x_hat), mode=self.gp_mode)
+                        d_total, d_adv = self._critic_objective(d_real, d_fake, gp)
+                    d_grads = d_tape.gradient(d_total, critic_vars)
+                    self.d_optimizer.apply_gradients(zip(d_grads, critic_vars, strict=True))
+            d_fake_g = self.critic(fake, training=True)
+            d_real_g = self.critic(sharp, training=True) if self._needs_real_score_for_generator() else None
+            feats_fake = self._features(fake)
+            g_total, parts = self._generator_objective(fake, sharp, d_fake_g, d_real_g, feats_fake, feats_real)
+        g_grads = g_tape.gradient(g_total, gen_vars)
+        self.optimizer.apply_gradients(zip(g_grads, gen_vars, strict=True))
+
+        values = {"d_loss": d_total, "gp": gp, **parts, "psnr": batch_psnr(fake, sharp)}
+        for name, tracker in self.trackers.items():
+            tracker.update_state(values[name])
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def _features(self, x) -> list:
+        if self.feature_extractor is None or self.perceptual_weight <= 0:
+            return []
+        out = self.feature_extractor(x, training=False)
+        return list(out) if isinstance(out, (list, tuple)) else [out]
+
+    # ---- JAX
+    def _layout(self) -> dict:
+        """Positions of each sub-model's variables inside the trainer's flat state lists (built once)."""
+        if self._jax_layout is not None:
+            return self._jax_layout
+        t_pos = {id(v): i for i, v in enumerate(self.trainable_variables)}
+        n_pos = {id(v): i for i, v in enumerate(self.non_trainable_variables)}
+
+        def where(variables, pos):
+            return [pos[id(v)] for v in variables]
+
+        fx = self.feature_extractor
+        layout = {
+            "g_t": where(self.generator.trainable_variables, t_pos),
+            "g_n": where(self.generator.non_trainable_variables, n_pos),
+            "d_t": where(self.critic.trainable_variables, t_pos),
+            "d_n": where(self.critic.non_trainable_variables, n_pos),
+            "f_n": where(fx.variables, n_pos) if fx is not None else [],
+            "d_opt": where(self.d_optimizer.variables, n_pos),
+            "seed": n_pos[id(self.seed_generator.state)],
+        }
+        if sorted(layout["g_t"] + layout["d_t"]) != list(range(len(self.trainable_variables))):
+            raise RuntimeError("DeblurGAN: trainable variables outside the generator and critic")
+        self._jax_layout = layout
+        return layout
+
+    def _train_step_jax(self, state, data):
+        import jax
+
+        from deblur_tf.losses import gradient_penalty_from_grads
+
+        tv, ntv, g_opt_vars, metric_vars = state
+        L = self._layout()
+        g_tv = [tv[i] for i in L["g_t"]]
+        g_ntv = [ntv[i] for i in L["g_n"]]
+        d_tv = [tv[i] for i in L["d_t"]]
+        d_ntv = [ntv[i] for i in L["d_n"]]
+        f_ntv = [ntv[i] for i in L["f_n"]]
+        d_opt_vars = [ntv[i] for i in L["d_opt"]]
+        seed_state = ntv[L["seed"]]
+
+        def draw(seed_state, fn):
+            """Run `fn(seed_generator)` with the generator's state taken from (and returned to) the step."""
+            with keras.StatelessScope(state_mapping=[(self.seed_generator.state, seed_state)]) as scope:
+                out = fn(self.seed_generator)
+            return out, scope.get_current_value(self.seed_generator.state)
+
+        blurred, sharp, kernel, noise_std = self._split_batch(data)
+        if blurred is None:
+            blurred, seed_state = draw(seed_state, lambda sg: self._blur(sharp, kernel, noise_std, sg))
+        batch = sharp.shape[0]
+
+        def critic_apply(d_tv_, x):
+            return _f32(self.critic.stateless_call(d_tv_, d_ntv, x, training=True)[0])
+
+        def features(x):
+            if self.feature_extractor is None or self.perceptual_weight <= 0:
+                return []
+            out = self.feature_extractor.stateless_call([], f_ntv, x, training=False)[0]
+            return list(out) if isinstance(out, (list, tuple)) else [out]
+
+        def generator_forward(g_tv_):
+            fake_, g_ntv_new = self.generator.stateless_call(g_tv_, g_ntv, blurred, training=True)
+            return _f32(fake_), g_ntv_new
+
+        fake, g_vjp, g_ntv = jax.vjp(generator_forward, g_tv, has_aux=True)
+        fake_d = jax.lax.stop_gradient(fake)
+        feats_real = [jax.lax.stop_gradient(f) for f in features(sharp)]
+
+        def critic_loss(d_tv_, alpha):
+            scores = critic_apply(d_tv_, ops.concatenate([sharp, fake_d], axis=0))
+            d_real, d_fake = scores[:batch], scores[batch:]
+            gp = ops.zeros((), "float32")
+            if self.gp_weight > 0:
+                x_hat = alpha * sharp + (1.0 - alpha) * fake_d
+                grads = jax.grad(lambda x: ops.sum(critic_apply(d_tv_, x)))(x_hat)
+                gp = gradient_penalty_from_grads(grads, mode=self.gp_mode)
+            d_total, _ = self._critic_objective(d_real, d_fake, gp)
+            return d_total, gp
+
+        def critic_iteration(_, carry):
+            d_tv_, d_opt_vars_, seed_state_, _, _ = carry
+            alpha, seed_state_ = draw(seed_state_, lambda sg: self._alpha(batch, sg))
+            (d_total_, gp_), d_grads = jax.value_and_grad(critic_loss, has_aux=True)(d_tv_, alpha)
+            d_tv_, d_opt_vars_ = self.d_optimizer.stateless_apply(d_opt_vars_, d_grads, d_tv_)
+            return list(d_tv_), list(d_opt_vars_), seed_state_, _f32(d_total_), _f32(gp_)
+
+        # a loop, not n_critic unrolled copies: the compiled program (and its compile time) stays small
+        zero = ops.zeros((), "float32")
+        d_tv, d_opt_vars, seed_state, d_total, gp = jax.lax.fori_loop(
+            0, self.n_critic, critic_iteration, (list(d_tv), list(d_opt_vars), seed_state, zero, zero)
+        )
+
+        def generator_loss(fake_):
+            d_fake_g = critic_apply(d_tv, fake_)
+            d_real_g = critic_apply(d_tv, sharp) if self._needs_real_score_for_generator() else None
+            return self._generator_objective(fake_, sharp, d_fake_g, d_real_g, features(fake_), feats_real)
+
+        (g_total, parts), d_fake_cot = jax.value_and_grad(generator_loss, has_aux=True)(fake)
+        (g_grads,) = g_vjp(d_fake_cot)
+        g_tv, g_opt_vars = self.optimizer.stateless_apply(g_opt_vars, g_grads, g_tv)
+
+        values = {"d_loss": d_total, "gp": gp, **parts, "psnr": batch_psnr(fake, sharp)}
+        logs, new_metric_vars, start = {}, [], 0
+        for name, tracker in self.trackers.items():
+            n = len(tracker.variables)
+            mv = tracker.stateless_update_state(metric_vars[start : start + n], values[name])
+            logs[name] = tracker.stateless_result(mv)
+            new_metric_vars += list(mv)
+            start += n
+
+        tv, ntv = list(tv), list(ntv)
+        for i, v in zip(L["g_t"], g_tv, strict=True):
+            tv[i] = v
+        for i, v in zip(L["d_t"], d_tv, strict=True):
+            tv[i] = v
+        for i, v in zip(L["g_n"], g_ntv, strict=True):
+            ntv[i] = v
+        for i, v in zip(L["d_opt"], d_opt_vars, strict=True):
+            ntv[i] = v
+        ntv[L["seed"]] = seed_state
+        return logs, (tv, ntv, g_opt_vars, new_metric_vars)
+
+
+def make_optimizers(
+    lr: float = 1e-4,
+    beta_1: float = 0.5,
+    beta_2: float = 0.999,
+    constant_steps: int = 0,
+    decay_steps: int = 0,
+    n_critic: int = 5,
+) -> tuple[keras.optimizers.Adam, keras.optimizers.Adam]:
+    """The paper's two Adams with the constant-then-linear schedule, both counted in generator steps."""
+    from deblur_tf.schedules import ConstantThenLinearDecay
+
+    g_opt = keras.optimizers.Adam(
+        ConstantThenLinearDecay(lr, constant_steps, decay_steps, 1), beta_1=beta_1, beta_2=beta_2, name="g_adam"
+    )
+    d_opt = keras.optimizers.Adam(
+        ConstantThenLinearDecay(lr, constant_steps, decay_steps, n_critic),
+        beta_1=beta_1,
+        beta_2=beta_2,
+        name="d_adam",
+    )
+    return g_opt, d_opt
+
+
+def current_lr(optimizer: keras.optimizers.Optimizer) -> float:
+    lr = optimizer.learning_rate
+    return float(ops.convert_to_numpy(lr))
+
+
+__all__: Sequence[str] = ("DeblurGAN", "make_optimizers", "set_precision", "batch_psnr", "current_lr")
