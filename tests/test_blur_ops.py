@@ -163,3 +163,20 @@ def test_errors_name_the_problem(images):
         blur_images(images, np.ones((3, 3)) / 9, method="spline")
     with pytest.raises(ValueError, match="NHWC"):
         blur_images(images[0], np.ones((3, 3)) / 9)
+
+
+@pytest.mark.tf_only
+@pytest.mark.parametrize("method", METHODS)
+def test_tf_graph_with_unknown_image_size_and_in_tf_data(images, method):
+    """tf.data pipelines trace with a dynamic height/width; per-element maps see a batch of one."""
+    import tensorflow as tf
+
+    kernels = random_kernels(3, size=9, rng=4)
+    expected = _np(blur_images(images, kernels, method=method))
+    spec = [tf.TensorSpec([3, None, None, 3]), tf.TensorSpec([3, 9, 9])]
+    f = tf.function(lambda x, k: blur_images(x, k, method=method), input_signature=spec)
+    np.testing.assert_allclose(f(images, kernels).numpy(), expected, atol=1e-6)
+    ds = tf.data.Dataset.from_tensor_slices((images, kernels)).map(
+        lambda x, k: blur_images(x[None], k[None], method=method)[0]
+    )
+    np.testing.assert_allclose(np.stack(list(ds.as_numpy_iterator())), expected, atol=1e-6)

@@ -67,6 +67,10 @@ def _conv_blur(ops: Any, xp: Any, k: Any, hwc: tuple, per_image: bool, n: Any) -
             "(batch with drop_remainder=True), or use method='fft'"
         )
     hp, wp = xp.shape[1], xp.shape[2]
+    if hp is None or wp is None or h is None or w is None:  # traced with a dynamic image size
+        dyn = ops.shape(xp)
+        hp, wp = dyn[1], dyn[2]
+        h, w = hp - (kh - 1), wp - (kw - 1)
     # (N, Hp, Wp, C) -> (1, Hp, Wp, N*C): channel n*C + c is image n, colour c
     folded = ops.reshape(ops.transpose(xp, (1, 2, 0, 3)), (1, hp, wp, n * c))
     # (N, kh, kw) -> (kh, kw, N*C, 1), kernel n repeated for its C channels
