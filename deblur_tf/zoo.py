@@ -186,24 +186,32 @@ def load_run_dir(path: Path) -> LoadedModel:
     return _load_weights_with_description(path / "generator.weights.h5", path / "generator.json")
 
 
-def _not_yet(what: str) -> Callable[[Path], LoadedModel]:
+def _lazy(module: str, what: str) -> Callable[[Path], LoadedModel]:
+    """A loader living in a TensorFlow-only module (export, LiteRT), imported only when such a file is given."""
+
     def loader(path: Path) -> LoadedModel:
-        raise DeblurError(f"{path}: {what} models cannot be loaded by this installation yet; "
-                          "pass a .keras file, a .weights.h5 with generator.json, or a training run folder")
+        import importlib
+
+        try:
+            fn = importlib.import_module(module).zoo_loader
+        except (ImportError, AttributeError) as exc:
+            raise DeblurError(f"{path}: {what} models need {module} ({exc}); pass a .keras file, a .weights.h5 "
+                              "with generator.json, or a training run folder instead") from exc
+        return fn(path)
 
     return loader
 
 
 # Loader per artifact type. Keys: file suffixes (".keras", ".weights.h5", ".tflite") and folder kinds
-# ("zoo", "run", "saved_model"). The export module replaces ".tflite" and "saved_model" with real loaders via
-# `register_loader`; each loader takes a Path and returns a LoadedModel.
+# ("zoo", "run", "saved_model"); each loader takes a Path and returns a LoadedModel. `register_loader` adds or
+# replaces one (e.g. a new export format) without touching this table.
 LOADERS: dict[str, Callable[[Path], LoadedModel]] = {
     "zoo": load_zoo_dir,
     "run": load_run_dir,
     ".keras": load_keras_file,
     ".weights.h5": load_weights_file,
-    ".tflite": _not_yet("TFLite"),
-    "saved_model": _not_yet("SavedModel"),
+    ".tflite": _lazy("deblur_tf.tflite", "TFLite"),
+    "saved_model": _lazy("deblur_tf.export", "SavedModel"),
 }
 
 
@@ -219,6 +227,8 @@ def _artifact_key(path: Path) -> str | None:
             return "run"
         if (path / "saved_model.pb").is_file():
             return "saved_model"
+        if any((d / "saved_model.pb").is_file() for d in path.iterdir() if d.is_dir() and d.name.isdigit()):
+            return "saved_model"  # a TF Serving base folder: numbered versions inside
         return None
     name = path.name.lower()
     for suffix in sorted((k for k in LOADERS if k.startswith(".")), key=len, reverse=True):

@@ -62,6 +62,25 @@ def _pair_roots(root: Path) -> list[Path]:
     return scenes
 
 
+def _kernel_path(base: Path, rel: Path, manifest_kernels: dict[str, str]) -> Path | None:
+    """The true kernel of a `deblur-tf synth` pair: from its manifest, else kernels/<stem>.npy or <name>.npy."""
+    listed = manifest_kernels.get(rel.as_posix())
+    candidates = ([base / listed] if listed else []) + [
+        (base / "kernels" / rel).with_suffix(".npy"), base / "kernels" / (rel.as_posix() + ".npy")]
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def _manifest(base: Path) -> dict:
+    path = base / "manifest.json"
+    if not path.is_file():
+        return {}
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return m if isinstance(m, dict) else {}
+
+
 def find_pairs(root: Path) -> list[tuple[str, Path, Path, Path | None]]:
     """(name, blurred path, sharp path, kernel path or None) for every pair; a missing counterpart is an error."""
     from deblur_tf.io import iter_images
@@ -70,6 +89,8 @@ def find_pairs(root: Path) -> list[tuple[str, Path, Path, Path | None]]:
         raise DeblurError(f"--pairs {root}: no such folder")
     out = []
     for base in _pair_roots(root):
+        listed = {e["name"]: e["kernel_npy"] for e in _manifest(base).get("images", [])
+                  if isinstance(e, dict) and "name" in e and "kernel_npy" in e}
         blur_files = {p.relative_to(base / "blur"): p for p in iter_images([base / "blur"])}
         sharp_files = {p.relative_to(base / "sharp"): p for p in iter_images([base / "sharp"])}
         for rel in sorted(set(blur_files) | set(sharp_files)):
@@ -77,21 +98,14 @@ def find_pairs(root: Path) -> list[tuple[str, Path, Path, Path | None]]:
                 raise ImageReadError(f"{blur_files[rel]}: no sharp counterpart {base / 'sharp' / rel}")
             if rel not in blur_files:
                 raise ImageReadError(f"{sharp_files[rel]}: no blurred counterpart {base / 'blur' / rel}")
-            kpath = (base / "kernels" / rel).with_suffix(".npy")
             name = str(base.relative_to(root) / rel) if base != root else str(rel)
-            out.append((name, blur_files[rel], sharp_files[rel], kpath if kpath.is_file() else None))
+            out.append((name, blur_files[rel], sharp_files[rel], _kernel_path(base, rel, listed)))
     return out
 
 
 def _manifest_gamma(root: Path) -> float | None:
     """The gamma a `deblur-tf synth` set was blurred with, if its manifest says so."""
-    path = root / "manifest.json"
-    if not path.is_file():
-        return None
-    try:
-        m = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+    m = _manifest(root)
     for d in (m, m.get("params", {}), m.get("blur", {})):
         if isinstance(d, dict) and isinstance(d.get("gamma"), int | float):
             return float(d["gamma"])
