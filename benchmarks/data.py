@@ -3,8 +3,9 @@
     python benchmarks/data.py                      # both sets, all paths, 5 repeats, median
     python benchmarks/data.py --pairs 40 --repeats 7 --batches 20
 
-Paired: a GoPro-style set made by `deblur-tf synth` from the first --pairs photos of
-../shared/data/sharp/train into a temporary folder (full-size photos, so cropping has real work to do).
+Paired: a GoPro-style set made by `deblur-tf synth --limit N` from the first --pairs photos of
+../shared/data/sharp/train into a temporary folder (full-size JPEG pairs, as synth writes the sharp
+photos' format).
 Synthetic: ../shared/data/sharp/train itself (280 photos) with a 4096-kernel bank.
 
 Each figure is the median over --repeats timed runs of --batches batches (after 2 warm-up batches), as
@@ -83,21 +84,24 @@ def tf_stream(source):
 
 
 def make_paired_set(out: Path, n: int, seed: int) -> str:
-    """A paired set from `deblur-tf synth`; falls back to writing pairs with the data package's own host blur
-    (same GoPro layout) when the synth command is unavailable. Returns how it was made."""
-    src = out.parent / "sharp_in"
-    src.mkdir(parents=True, exist_ok=True)
-    for p in sorted((SHARED / "data/sharp/train").iterdir())[:n]:
-        shutil.copy(p, src / p.name)
-    cmd = [sys.executable, "-m", "deblur_tf.cli", "synth", str(src), "-o", str(out), "--seed", str(seed)]
+    """A paired set from `deblur-tf synth` on the first `n` training photos; falls back to writing pairs with
+    the data package's own host blur (same GoPro layout) when the synth command is unavailable. Returns the
+    command used."""
+    train = SHARED / "data/sharp/train"
+    cmd = [sys.executable, "-m", "deblur_tf.cli", "synth", str(train), str(out), "--seed", str(seed),
+           "--limit", str(n)]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if res.returncode == 0 and (out / "blur").is_dir():
-        return "deblur-tf synth " + " ".join(cmd[4:])
-    print(f"note: `deblur-tf synth` unavailable ({res.stderr.strip().splitlines()[-1:]}); writing pairs with "
+        return "deblur-tf " + " ".join(cmd[3:])
+    print(f"note: `deblur-tf synth` failed ({res.stderr.strip().splitlines()[-1:]}); writing pairs with "
           "SyntheticPairs(mode='fixed', crop=None).blurred_pairs() instead", file=sys.stderr)
     from deblur_tf.data import SyntheticPairs
     from deblur_tf.io import write_image
 
+    src = out.parent / "sharp_in"
+    src.mkdir(parents=True, exist_ok=True)
+    for p in sorted(train.iterdir())[:n]:
+        shutil.copy(p, src / p.name)
     syn = SyntheticPairs(src, crop=None, batch_size=1, mode="fixed", seed=seed)
     for f, (blurred, sharp) in zip(syn.files, syn.blurred_pairs(), strict=True):
         write_image(out / "blur" / (f.stem + ".png"), (blurred[0] + 1) / 2)
@@ -117,7 +121,7 @@ def main() -> None:
     args = ap.parse_args()
     import keras
 
-    from deblur_tf.data import PairedFolder, SyntheticPairs
+    from deblur_tf.data import PairedFolder, SyntheticPairs, mix
 
     B, c = args.batch_size, args.crop
     print(f"# deblur-tf data pipeline benchmark, {datetime.date.today()}, {cpu_model()}, "
@@ -137,7 +141,9 @@ def main() -> None:
         how = make_paired_set(paired_dir, args.pairs, args.seed)
         print(f"paired set: {args.pairs} pairs via {how} ({time.perf_counter() - t:.1f} s)")
         t = time.perf_counter()
-        paired = PairedFolder(paired_dir, crop=c, batch_size=B, seed=args.seed)
+        # long epochs, so the PyDataset row measures batches, not the enqueuer's per-epoch start/stop
+        per_epoch = B * args.batches * (args.repeats + 2)
+        paired = PairedFolder(paired_dir, crop=c, batch_size=B, seed=args.seed, samples_per_epoch=per_epoch)
         print(f"PairedFolder construction (validate + decode + cache {paired._blur.nbytes * 2 / 1e6:.0f} MB): "
               f"{time.perf_counter() - t:.2f} s")
         run("paired, cached", "numpy 1 thread", stream(paired))
@@ -145,7 +151,9 @@ def main() -> None:
         run("paired, cached", "PyDataset 2 threads", fn)
         if not args.no_tf:
             run("paired, cached", "tf.data AUTOTUNE", tf_stream(paired))
-        uncached = PairedFolder(paired_dir, crop=c, batch_size=B, seed=args.seed, cache=False)
+        paired_for_mix = PairedFolder(paired_dir, crop=c, batch_size=B, seed=args.seed)
+        uncached = PairedFolder(paired_dir, crop=c, batch_size=B, seed=args.seed, cache=False,
+                                samples_per_epoch=per_epoch)
         if not args.no_tf:
             run("paired, decode every crop (cache=False)", "tf.data AUTOTUNE", tf_stream(uncached))
         else:
@@ -161,9 +169,12 @@ def main() -> None:
         run("synthetic elements (bank)", "tf.data AUTOTUNE", tf_stream(syn))
     fresh = SyntheticPairs(train, crop=c, batch_size=B, kernel_bank=0, seed=args.seed)
     run("synthetic elements (fresh kernels)", "numpy 1 thread", stream(fresh))
-    run("synthetic blurred on host (OpenCV)", "numpy 1 thread", stream(syn.blurred_pairs()))
+    run("synthetic blurred on host (scipy FFT)", "numpy 1 thread", stream(syn.blurred_pairs()))
     if not args.no_tf:
-        run("synthetic blurred on host (OpenCV)", "tf.data AUTOTUNE", tf_stream(syn.blurred_pairs()))
+        run("synthetic blurred on host (scipy FFT)", "tf.data AUTOTUNE", tf_stream(syn.blurred_pairs()))
+
+    if paired_for_mix is not None and not args.no_tf:
+        run("mix(paired, synthetic, 0.5)", "tf.data AUTOTUNE", tf_stream(mix(paired_for_mix, syn, 0.5)))
 
     print("\n| set | path | pairs/s (median) |\n| --- | --- | ---: |")
     for name, path, rate, _ in rows:
