@@ -76,6 +76,13 @@ def parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def model_multiple(model) -> int:
+    """What H and W must divide by: read from the model's `CheckDivisible` layers (ResNet 4, mobile 8)."""
+    found = [int(layer.multiple) for layer in getattr(model, "layers", [])
+             if type(layer).__name__ == "CheckDivisible" and hasattr(layer, "multiple")]
+    return max(found, default=SIZE_MULTIPLE)
+
+
 def size_tag(size: tuple[int, int]) -> str:
     return f"{size[0]}x{size[1]}"
 
@@ -266,7 +273,7 @@ def build_serving_archive(model):
     """A Keras `ExportArchive` holding the two TF Serving signatures of `model` (TensorFlow backend).
 
     `serving_default(images)`: float32 NHWC RGB in [0, 1], any batch/height/width. The graph mirror-pads H and
-    W up to a multiple of 4 (the generator's constraint), runs the generator on [-1, 1], crops back and
+    W up to the generator's multiple (4 for ResNet, 8 for mobile), runs the generator on [-1, 1], crops back and
     returns `{"restored": [0, 1]}`, so clients never need to know the model's conventions.
 
     `deblur_bytes(image_bytes)`: a [N] string tensor of encoded JPEG/PNG/BMP/GIF files (TF Serving's REST API
@@ -278,10 +285,12 @@ def build_serving_archive(model):
 
     _require_tensorflow_backend("SavedModel")
 
+    multiple = model_multiple(model)
+
     def restore01(images):
         shape = tf.shape(images)
         h, w = shape[1], shape[2]
-        ph, pw = (-h) % SIZE_MULTIPLE, (-w) % SIZE_MULTIPLE
+        ph, pw = (-h) % multiple, (-w) % multiple
         x = tf.pad(images, [[0, 0], [0, ph], [0, pw], [0, 0]], mode="REFLECT")
         y = model(x * 2.0 - 1.0, training=False)
         y = tf.clip_by_value((y + 1.0) * 0.5, 0.0, 1.0)
@@ -448,7 +457,7 @@ def zoo_loader(path: Path):
     sm = predict.path  # type: ignore[attr-defined]
     name = sm.parent.name if sm.name.isdigit() else sm.name
     return LoadedModel(name=name, predict=predict, input_multiple=1, kind="saved_model", source=str(sm),
-                       info={"signature": "serving_default", "pads_inside": SIZE_MULTIPLE})
+                       info={"signature": "serving_default", "pads_inside": True})
 
 
 # ------------------------------------------------------------------------------------- verification
@@ -616,8 +625,11 @@ def export_all(
     if int(version) < 1:
         raise DeblurError(f"--version {version}: TF Serving versions are positive integers")
     sizes = [tuple(int(v) for v in s) for s in dict.fromkeys(tuple(s) for s in input_sizes)]
+    multiple = model_multiple(model)
     for s in sizes:
         parse_size(size_tag(s))
+        if s[0] % multiple or s[1] % multiple:
+            raise DeblurError(f"--input-size {size_tag(s)}: this model needs H and W divisible by {multiple}")
     if any(f != "keras" for f in formats):
         _require_tensorflow_backend(", ".join(f for f in formats if f != "keras"))
     out = Path(out_dir)
@@ -709,6 +721,7 @@ def export_all(
     report = {
         "model": name,
         "model_params": int(model.count_params()),
+        "size_multiple": multiple,
         "version": int(version),
         "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine_description(),
