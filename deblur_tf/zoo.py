@@ -114,9 +114,21 @@ def save_shipped(model, out_dir: str | os.PathLike, name: str, kind: str, kwargs
     return out
 
 
+def model_multiple(model, declared: int = 4) -> int:
+    """What H and W must divide by: the larger of the declared value and the model's `CheckDivisible` layers.
+
+    A config may say 4 while the network (e.g. the mobile U-Net, 1/8 resolution) needs 8; trusting the layers
+    keeps odd-sized images from failing inside the model.
+    """
+    found = [int(layer.multiple) for layer in getattr(model, "layers", [])
+             if type(layer).__name__ == "CheckDivisible" and hasattr(layer, "multiple")]
+    return max([int(declared), *found])
+
+
 def _keras_loaded(model, name: str, kind: str, source: Path, multiple: int, info: dict | None = None):
     from deblur_tf.inference import keras_predict_fn
 
+    multiple = model_multiple(model, multiple)
     return LoadedModel(name=name, predict=keras_predict_fn(model), input_multiple=int(multiple), kind=kind,
                        source=str(source), params=int(model.count_params()), keras_model=model, info=info or {})
 

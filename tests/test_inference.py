@@ -249,3 +249,17 @@ def test_models_cli_lists_shipped(tmp_path, monkeypatch, tiny_kind):
     assert any(line.startswith("* tiny-a") for line in lines)
     assert any(line.startswith("  tiny-b") for line in lines)
     assert f"{tiny_model().count_params():,}" in r.output
+
+
+def test_shipped_mobile_generator_runs_any_size(tmp_path):
+    """The project's light generator through the shipped layout: its 1/8-resolution U-Net needs H, W % 8 == 0,
+    which the loader reads from the model even where the config says 4."""
+    from deblur_tf.models import build_generator
+    from deblur_tf.zoo import load_model, save_shipped
+
+    model = build_generator("mobile")
+    save_shipped(model, tmp_path / "mob", "mob", "mobile", {}, input_multiple=4)
+    loaded = load_model("mob", root=tmp_path)
+    assert loaded.input_multiple == 8 and loaded.kind == "mobile"
+    out = Deblurrer(loaded.predict, multiple=loaded.input_multiple, tile=None)(smooth(37, 50))
+    assert out.shape == (37, 50, 3)
