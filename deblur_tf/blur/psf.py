@@ -87,24 +87,26 @@ def rasterise(
         scale[over] = limit / reach[over] if limit > 0 else 0.0
     q = d * scale[:, None] + half_lo * (1 + 1j)
 
+    # Bilinear splat onto a canvas with a one-pixel frame, so the four neighbours of every sample are valid
+    # indices without per-corner masks; samples whose splat would fall outside the window (fit="crop", or
+    # those left out by the exposure) get weight 0, and the frame is dropped afterwards.
     x, y = q.real, q.imag
     x0, y0 = np.floor(x), np.floor(y)
     fx, fy = x - x0, y - y0
-    x0 = x0.astype(np.int64)
-    y0 = y0.astype(np.int64)
-    base = np.arange(n, dtype=np.int64)[:, None] * (size * size)
-    psf = np.zeros(n * size * size, np.float64)
-    for dy, dx, wc in (
-        (0, 0, (1 - fx) * (1 - fy)),
-        (0, 1, fx * (1 - fy)),
-        (1, 0, (1 - fx) * fy),
-        (1, 1, fx * fy),
-    ):
-        xi, yi = x0 + dx, y0 + dy
-        ok = used & (xi >= 0) & (xi < size) & (yi >= 0) & (yi < size)
-        idx = (base + yi * size + xi)[ok]
-        psf += np.bincount(idx, weights=(w * wc)[ok], minlength=n * size * size)
-    psf = psf.reshape(n, size, size)
+    inside = (x0 >= -1) & (x0 <= size - 1) & (y0 >= -1) & (y0 <= size - 1)
+    wt = np.where(inside, w, 0.0)
+    side = size + 2
+    row = np.clip(y0, -1, size - 1).astype(np.int64) + 1
+    col = np.clip(x0, -1, size - 1).astype(np.int64) + 1
+    idx = row * side + col
+    idx += np.arange(n, dtype=np.int64)[:, None] * (side * side)
+    w_top, w_bottom = wt * (1 - fy), wt * fy
+    total_len = n * side * side  # row, col <= size, so every neighbour stays inside its kernel's block
+    psf = np.bincount(idx.ravel(), (w_top * (1 - fx)).ravel(), total_len)
+    psf += np.bincount((idx + 1).ravel(), (w_top * fx).ravel(), total_len)
+    psf += np.bincount((idx + side).ravel(), (w_bottom * (1 - fx)).ravel(), total_len)
+    psf += np.bincount((idx + side + 1).ravel(), (w_bottom * fx).ravel(), total_len)
+    psf = psf.reshape(n, side, side)[:, 1:-1, 1:-1]
     total = psf.sum(axis=(1, 2), keepdims=True)
     # "crop" may cut everything off a ring-shaped trajectory: fall back to a delta rather than divide by 0
     empty = total[:, 0, 0] <= 0
