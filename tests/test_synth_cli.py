@@ -124,3 +124,23 @@ def test_kernels_sheet(tmp_path):
     before = out.read_bytes()
     res = _run("kernels", out)
     assert res.exit_code == 2 and "--overwrite" in res.output and out.read_bytes() == before
+
+
+def test_nested_folders_16_bit_and_non_image_files(tmp_path):
+    src = tmp_path / "in"
+    rng = np.random.default_rng(0)
+    write_image(src / "scene_a" / "x.png", rng.uniform(0, 1, (20, 24, 3)), bit_depth=16)
+    write_image(src / "y.jpg", rng.uniform(0, 1, (20, 24, 3)))
+    (src / "notes.txt").write_text("not an image")
+    (src / "fake.png").write_bytes(b"definitely not a PNG")
+    out = tmp_path / "out"
+    res = _run("synth", src, out, "--kernel-size", "7", "--on-error", "skip")
+    assert res.exit_code == 0, res.output
+    assert "fake.png" in res.output and "ignored 1 non-image" in res.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [e["name"] for e in manifest["images"]] == ["scene_a/x.png", "y.jpg"]
+    assert manifest["ignored_non_images"] == ["notes.txt"]
+    assert [s["name"] for s in manifest["skipped"]] == ["fake.png"]
+    assert (out / "kernels" / "scene_a" / "x.npy").exists()
+    _, depth = read_image(out / "blur" / "scene_a" / "x.png")
+    assert depth == 16 and manifest["images"][0]["bit_depth"] == 16

@@ -70,6 +70,18 @@ def _plan(sharp_dir: Path, out_dir: Path) -> list[tuple[int, Path, Path]]:
     return [(i, p, rel) for i, (rel, p) in enumerate(rels)]
 
 
+def _non_images(sharp_dir: Path, out_dir: Path) -> list[str]:
+    """Files under SHARP_DIR that are not images by extension: not inputs, but listed so nothing vanishes silently."""
+    from deblur_tf.io import is_image_path
+
+    out_root = out_dir.resolve()
+    return sorted(
+        p.relative_to(sharp_dir).as_posix()
+        for p in sharp_dir.rglob("*")
+        if p.is_file() and not is_image_path(p) and not p.resolve().is_relative_to(out_root)
+    )
+
+
 def _kernel_names(rels: list[Path]) -> dict[Path, Path]:
     """kernels/<stem> per image, or kernels/<name> where two images differ only by extension."""
     stems: dict[Path, int] = {}
@@ -147,6 +159,7 @@ def synth(sharp_dir: Path, out_dir: Path, seed: int, kernel_size: int, max_len: 
     plan = _plan(sharp_dir, out_dir)
     _check_out_dir(out_dir, overwrite)
     total_found = len(plan)
+    ignored = _non_images(sharp_dir, out_dir)
     if limit is not None:
         plan = plan[:limit]
     kernel_names = _kernel_names([rel for _, _, rel in plan])
@@ -173,6 +186,7 @@ def synth(sharp_dir: Path, out_dir: Path, seed: int, kernel_size: int, max_len: 
         "convention": "blur = deblur_tf.blur.blur_numpy(sharp, kernel, gamma=gamma, noise_std=noise_std): "
                       "convolution anchored at pixel (k//2, k//2), reflect-101 borders, kernel sums to 1",
         "images_found": total_found,
+        "ignored_non_images": ignored,
         "complete": False,
         "images": [],
         "skipped": [],
@@ -243,7 +257,8 @@ def synth(sharp_dir: Path, out_dir: Path, seed: int, kernel_size: int, max_len: 
         _atomic_json(out_dir / "manifest.json", manifest)
     n_ok, n_skip = len(manifest["images"]), len(manifest["skipped"])
     click.echo(f"wrote {n_ok} blur/sharp pair(s) to {out_dir}"
-               + (f"; skipped {n_skip} (listed in manifest.json)" if n_skip else ""))
+               + (f"; skipped {n_skip} (listed in manifest.json)" if n_skip else "")
+               + (f"; ignored {len(ignored)} non-image file(s) (listed in manifest.json)" if ignored else ""))
 
 
 @click.command("kernels")
