@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# One training chunk on the lent GPU machine (KERAS_BACKEND=jax, no TensorFlow there), used through the
+# `device` tool; docs/TRAINING.md records every call. Usage (repo root on the GPU machine):
+#   bash scripts/gpu_train.sh PIPELINE RUN_NAME SECONDS [--set k=v ...]
+# The run directory lives outside the repo (/root/runs/RUN_NAME) so consecutive calls on the same warm
+# machine resume it; `timeout -s INT` ends the chunk with the trainer's Ctrl-C path (checkpoint, then exit).
+# Small results (log, config) and, with PACK=1, float16 generator weights split in <16 MiB parts go to $OUT.
+set -uo pipefail
+pipeline=$1 run=$2 secs=$3; shift 3
+python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/wheels/*.whl >/dev/null 2>&1
+export PYTHONPATH=/tmp/site:$PWD KERAS_BACKEND=jax PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
+rundir=/root/runs/$run
+mkdir -p /root/runs
+data=(--set data.train_dir=$PWD/.gpu/data/train --set data.val_dir=$PWD/.gpu/data/val
+      --set loss.vgg_weights=$PWD/.gpu/vgg16_imagenet_block3.npz)
+if [ -f "$rundir/config.toml" ]; then
+  args=(-o "$rundir" --resume)
+else
+  args=(-p "$pipeline" -o "$rundir" "${data[@]}")
+fi
+nvidia-smi --query-gpu=name,memory.used,utilization.gpu --format=csv,noheader
+start=$(date +%s)
+timeout -s INT "$secs" python3 -m deblur_tf.cli train "${args[@]}" --no-progress "$@"
+rc=$?
+echo "chunk rc=$rc wall=$(( $(date +%s) - start ))s"
+mkdir -p "$OUT/$run"
+cp "$rundir/log.csv" "$rundir/config.toml" "$rundir/generator.json" "$OUT/$run/" 2>/dev/null
+tail -n 5 "$rundir/log.csv"
+if [ "${PACK:-0}" = 1 ]; then
+  python3 - "$rundir" "$OUT/$run" <<'PY'
+import sys, json
+from pathlib import Path
+import keras
+from deblur_tf.models import build_generator
+from deblur_tf.zoo import save_shipped
+run, out = Path(sys.argv[1]), Path(sys.argv[2])
+spec = json.loads((run / "generator.json").read_text())
+g = build_generator(spec["kind"], **spec["kwargs"])
+g.load_weights(run / "generator.weights.h5")
+save_shipped(g, out / "packed", name=run.name, kind=spec["kind"], kwargs=spec["kwargs"])
+PY
+  (cd "$OUT/$run/packed" && split -b 15m weights.npz weights.npz.part. && rm weights.npz)
+  ls -la "$OUT/$run/packed"
+fi
