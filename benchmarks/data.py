@@ -126,7 +126,8 @@ def main() -> None:
     B, c = args.batch_size, args.crop
     print(f"# deblur-tf data pipeline benchmark, {datetime.date.today()}, {cpu_model()}, "
           f"{os.cpu_count()} cores, keras backend {keras.backend.backend()}, seed {args.seed}")
-    print(f"# {c}x{c} crops, batch {B}, median of {args.repeats} runs x {args.batches} batches\n")
+    print(f"# {c}x{c} crops, batch {B}, median of {args.repeats} runs x {args.batches} batches; load average "
+          f"at start {os.getloadavg()[0]:.1f} (the machine is shared: figures are lower bounds)\n")
     rows: list[tuple[str, str, float, list[float]]] = []
 
     def run(name: str, path: str, fn) -> None:
@@ -176,6 +177,7 @@ def main() -> None:
     if paired_for_mix is not None and not args.no_tf:
         run("mix(paired, synthetic, 0.5)", "tf.data AUTOTUNE", tf_stream(mix(paired_for_mix, syn, 0.5)))
 
+    print(f"\nload average at end: {os.getloadavg()[0]:.1f}")
     print("\n| set | path | pairs/s (median) |\n| --- | --- | ---: |")
     for name, path, rate, _ in rows:
         print(f"| {name} | {path} | {rate:.0f} |")

@@ -358,17 +358,26 @@ def host_fft_blur(images01: np.ndarray, kernels: np.ndarray, gamma: float | None
     kh, kw = k.shape[1:]
     use_gamma = gamma is not None and float(gamma) != 1.0
     if use_gamma:
-        x = np.maximum(x, 0.0) ** np.float32(gamma)
-    pads = ((0, 0), (0, 0), (kh - 1 - kh // 2, kh // 2), (kw - 1 - kw // 2, kw // 2))
-    xp = np.pad(x.transpose(0, 3, 1, 2), pads, mode="reflect")  # numpy "reflect" is reflect-101
-    hp, wp = xp.shape[2:]
+        x = _pow(np.maximum(x, 0.0), float(gamma))
+    pads = ((0, 0), (kh - 1 - kh // 2, kh // 2), (kw - 1 - kw // 2, kw // 2), (0, 0))
+    xp = np.pad(x, pads, mode="reflect")  # numpy "reflect" is reflect-101, as blur_images pads
+    hp, wp = xp.shape[1:3]
     shape = (fast_len(hp, real=True), fast_len(wp, real=True))
+    spec = sfft.rfft2(xp, s=shape, axes=(1, 2))
+    spec *= sfft.rfft2(k, s=shape, axes=(1, 2))[..., None]
     # circular convolution; rows/cols from k - 1 on never wrap, so they equal the linear convolution
-    y = sfft.irfft2(sfft.rfft2(xp, s=shape) * sfft.rfft2(k, s=shape)[:, None], s=shape)
-    y = y[:, :, kh - 1 : hp, kw - 1 : wp].transpose(0, 2, 3, 1)
+    y = np.ascontiguousarray(sfft.irfft2(spec, s=shape, axes=(1, 2))[:, kh - 1 : hp, kw - 1 : wp], np.float32)
     if use_gamma:
-        y = np.maximum(y, 0.0) ** np.float32(1.0 / gamma)
-    return np.ascontiguousarray(y, np.float32)
+        y = _pow(np.maximum(y, 0.0, out=y), 1.0 / float(gamma))
+    return y
+
+
+def _pow(a: np.ndarray, p: float) -> np.ndarray:
+    """a ** p for a >= 0 through OpenCV (SIMD, releases the GIL, ~2x numpy; same values within 2e-7)."""
+    import cv2
+
+    a = np.ascontiguousarray(a, np.float32)
+    return cv2.pow(a.reshape(a.shape[0] * a.shape[1], -1), p).reshape(a.shape)
 
 
 def blur_batch(sharp: np.ndarray, kernel: np.ndarray, noise_std: np.ndarray, noise: np.ndarray | None,
