@@ -133,9 +133,9 @@ def simulate(
     expl = draws["expl"]
     p_big = draws["prob_big_shake"] * expl
     # Per-step coefficients precomputed as (steps, n) arrays so the time loop only does a few vector ops.
-    big = (draws["u_big"] < p_big[:, None]).T
-    turn = (2.0 * np.exp(1j * (np.pi + draws["u_turn"]))).T
-    shake = ((expl * draws["gaussian_shake"] * step)[:, None] * draws["noise"]).T
+    big = np.ascontiguousarray((draws["u_big"] < p_big[:, None]).T)
+    u_turn = draws["u_turn"]  # the reversal angle is only evaluated on the rare steps that need it
+    shake = np.ascontiguousarray(((expl * draws["gaussian_shake"] * step)[:, None] * draws["noise"]).T)
     pull = expl * draws["centripetal"] * step
 
     # Time-major buffers, row views taken once and in-place ufuncs: the loop is 7 small numpy calls per step
@@ -149,7 +149,9 @@ def simulate(
     any_big = big.any(axis=1).tolist()
     for t in range(iters - 1):
         xt = rows[t]
-        jump = np.where(big[t], turn[t] * v, 0.0) if any_big[t] else None  # uses the velocity before dv
+        jump = None
+        if any_big[t]:  # impulse 2 v exp(i (pi + u)), from the velocity before this step's dv
+            jump = np.where(big[t], 2.0 * np.exp(1j * (np.pi + u_turn[:, t])) * v, 0.0)
         np.multiply(pull, xt, out=dv)
         dv -= shake_rows[t]
         v -= dv  # v + gaussian shake - centripetal pull
