@@ -115,8 +115,9 @@ def blur_images(
     at all), or a tensor / array of shape () or (N,). `seed` is an int or a `keras.random.SeedGenerator`
     (use the latter inside `jax.jit` / `tf.function` so each call draws new noise). `clip` clamps the result
     to [0, 1] (the blur itself cannot leave that range; noise can). `method`: "conv" (grouped depthwise
-    convolution), "fft" (FFT of the reflect-padded image: the same result to ~1e-6 and several times faster
-    on a CPU for shake-sized kernels), or "auto" (FFT for kernels larger than FFT_ABOVE, conv otherwise).
+    convolution), "fft" (FFT of the reflect-padded image: several times faster on a CPU for shake-sized
+    kernels, the same result to ~1e-6 except in near-black pixels with gamma on, where the inverse gamma
+    magnifies float32 round-off to at most ~1e-3), or "auto" (FFT for kernels larger than FFT_ABOVE, else conv).
     """
     import keras
     from keras import ops
