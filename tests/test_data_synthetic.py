@@ -177,6 +177,47 @@ def test_mixture(tmp_path, sharp_dir, rng):
         mix(paired, SyntheticPairs(sharp_dir, crop=24, batch_size=2, kernel_size=K, kernel_bank=4), 0.5)
     with pytest.raises(DatasetError, match="ratio=1.5"):
         mix(paired, syn, 1.5)
+    with pytest.raises(DatasetError, match="blur='gpu'"):
+        mix(paired, syn, 0.5, blur="gpu")
+
+
+def test_device_mixture_blurs_real_pairs_to_themselves(tmp_path, sharp_dir, rng):
+    """blur='device': one dict structure; the step's blur leaves real blurred inputs as they are (delta
+    kernel, no noise) and blurs synthetic sharp crops with their shake kernel."""
+    import keras
+
+    from deblur_tf.blur import blur_images
+
+    for i in range(4):
+        img = _smooth(rng, 40, 40)
+        _write(tmp_path / "pairs" / "blur" / f"{i}.png", 255 - img)
+        _write(tmp_path / "pairs" / "sharp" / f"{i}.png", img)
+    paired = PairedFolder(tmp_path / "pairs", crop=32, batch_size=2, seed=1)
+    syn = SyntheticPairs(sharp_dir, crop=32, batch_size=2, kernel_size=K, kernel_bank=8, seed=1)
+    m = mix(paired, syn, 0.5, seed=3, blur="device")
+    assert sorted(m.spec) == ["input", "kernel", "noise_std", "sharp"]
+    kinds = set()
+    for step in range(8):
+        e, s = divmod(step, m.steps_per_epoch)
+        d = m.batch(e, s)
+        assert sorted(d) == ["input", "kernel", "noise_std", "sharp"]
+        assert d["kernel"].shape == (2, K, K) and d["noise_std"].shape == (2,)
+        out = keras.ops.convert_to_numpy(
+            blur_images((d["input"] + 1) / 2, d["kernel"], noise_std=d["noise_std"], seed=0)) * 2 - 1
+        if m.is_synthetic(e, s):
+            kinds.add("syn")
+            np.testing.assert_array_equal(d["input"], d["sharp"])
+            assert np.abs(out - d["input"]).max() > 1e-2
+        else:
+            kinds.add("real")
+            ref = paired.batch(*divmod(e * m.steps_per_epoch + s, paired.steps_per_epoch))
+            np.testing.assert_array_equal(d["input"], ref[0])
+            np.testing.assert_array_equal(d["sharp"], ref[1])
+            assert (d["noise_std"] == 0).all()
+            np.testing.assert_allclose(out, d["input"], atol=1e-4)
+    assert kinds == {"syn", "real"}
+    with pytest.raises(DatasetError, match="needs a SyntheticPairs"):
+        mix(paired, syn.blurred_pairs(), 0.5, blur="device")
 
 
 def test_fit_on_py_dataset(tmp_path, rng):

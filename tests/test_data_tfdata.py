@@ -96,6 +96,19 @@ def test_synthetic_tf_elements_and_16bit(sharp_dir):
     np.testing.assert_allclose(deep[0], raw / 65535.0 * 2 - 1, atol=1e-6)
 
 
+def test_device_mixture_through_tf_data(paired_dir, sharp_dir):
+    paired = PairedFolder(paired_dir, crop=24, batch_size=2, seed=2)
+    syn = SyntheticPairs(sharp_dir, crop=24, batch_size=2, kernel_size=K, kernel_bank=4, seed=2)
+    m = mix(paired, syn, 0.5, blur="device", seed=4)
+    ds = m.as_tf_dataset()
+    assert sorted(ds.element_spec) == ["input", "kernel", "noise_std", "sharp"]
+    it = iter(ds)
+    for step in range(2 * m.steps_per_epoch):
+        got, want = _np(next(it)), m.batch(*divmod(step, m.steps_per_epoch))
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k])
+
+
 def test_fit_on_tf_dataset(paired_dir, sharp_dir):
     import keras
 

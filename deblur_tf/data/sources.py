@@ -9,13 +9,13 @@ Outputs (float32, NHWC, pixels in [-1, 1]):
 - `PairedFolder`: `(blurred, sharp)`.
 - `SyntheticPairs`: `{"sharp": (B,c,c,3), "kernel": (B,k,k), "noise_std": (B,)}`; the train step blurs with
   `deblur_tf.blur.blur_images` on the accelerator. `.blurred_pairs()` gives `(blurred, sharp)` instead,
-  blurred here (CPU) by the same op, for evaluation and for the mixture.
-- `mix(paired, synthetic, ratio)`: `(blurred, sharp)`. Synthetic batches are blurred on the CPU so that the
-  mixture has one element structure and the train step stays the plain paired one. Why not the other way
-  (give real pairs a delta kernel and blur everything on device): a real blurred image cannot be produced
-  from its sharp image by any kernel, so the elements would need to carry both the blurred image and a
-  kernel, and the train step would need a branch. Blurring 16 crops on 2 CPU cores costs far less than one
-  5+1 DeblurGAN iteration, so the simple structure costs nothing that matters.
+  blurred here on the CPU with the same camera model, for evaluation and for the mixture.
+- `mix(paired, synthetic, ratio)`: `(blurred, sharp)`, synthetic batches blurred here on the CPU, so the
+  train step stays the plain paired one (the default: simplest, and enough for the 2-core CI machine and
+  for small ratios). `mix(..., blur="device")`: `{"input", "sharp", "kernel", "noise_std"}`, real pairs
+  carrying their blurred image as `input` with a delta kernel and zero noise, so the step that blurs
+  SyntheticPairs on the accelerator (reading `input`, falling back to `sharp`) also trains on the mixture
+  with no CPU blur and no branch. See `Mixture` and docs/BENCHMARKS.md for what each costs.
 """
 
 from __future__ import annotations
@@ -445,44 +445,83 @@ class BlurredPairs(BatchSource):
 
 
 class Mixture(BatchSource):
-    """Real pairs and synthetic pairs in a set ratio (the paper's "Comb" training), as `(blurred, sharp)`.
+    """Real pairs and synthetic pairs in a set ratio (the paper's "Comb" training).
 
     Each batch is wholly real or wholly synthetic, chosen by a seeded draw per (epoch, step) with
     P(synthetic) = ratio; a batch of one (the paper's setting) is then exactly per-sample mixing. Batch
     `step` of the chosen source is used, so the real and synthetic streams stay the ones each source
     yields alone. An epoch is as many steps as the longer source.
+
+    blur="host" (default): elements are `(blurred, sharp)`; synthetic batches are blurred here on the CPU
+        (`BlurredPairs`, scipy FFT), so any paired train step works unchanged. Costs ~25-50 ms of CPU per
+        256x256 synthetic crop (docs/BENCHMARKS.md).
+    blur="device": elements are `{"input", "sharp", "kernel", "noise_std"}` and the train step computes
+        `blurred = blur_images((input + 1) / 2, kernel, noise_std=noise_std) * 2 - 1`, i.e. the same step
+        as for SyntheticPairs with `input` in place of `sharp`. Synthetic batches carry input = sharp and a
+        shake kernel; real batches carry input = the real blurred image, a centred delta kernel and zero
+        noise, which `blur_images` passes through unchanged (to ~5e-5 in near-black pixels with the FFT
+        method, float32 rounding amplified by the gamma round trip; exactly with method="conv"). No CPU
+        blur at all, one element structure, no branch in the step.
     """
 
     def __init__(self, paired: PairedFolder, synthetic: SyntheticPairs | BlurredPairs, ratio: float,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, blur: str = "host") -> None:
         if not 0.0 <= ratio <= 1.0:
             raise DatasetError(f"ratio={ratio}: the fraction of synthetic batches must be in [0, 1]")
-        blurred = synthetic.blurred_pairs() if isinstance(synthetic, SyntheticPairs) else synthetic
-        if (paired.crop, paired.batch_size) != (blurred.crop, blurred.batch_size) or paired.crop is None:
+        if blur not in ("host", "device"):
+            raise DatasetError(f"blur={blur!r}: choose 'host' (pairs, CPU blur) or 'device' (blur in the step)")
+        if blur == "device":
+            if not isinstance(synthetic, SyntheticPairs):
+                raise DatasetError("mix(blur='device') needs a SyntheticPairs set (it is blurred in the step), "
+                                   f"got {type(synthetic).__name__}")
+            other = synthetic
+        else:
+            other = synthetic.blurred_pairs() if isinstance(synthetic, SyntheticPairs) else synthetic
+        if (paired.crop, paired.batch_size) != (other.crop, other.batch_size) or paired.crop is None:
             raise DatasetError(
                 f"mix: both sets need the same crop and batch_size (paired: crop={paired.crop}, batch_size="
-                f"{paired.batch_size}; synthetic: crop={blurred.crop}, batch_size={blurred.batch_size})"
+                f"{paired.batch_size}; synthetic: crop={other.crop}, batch_size={other.batch_size})"
             )
-        self.paired, self.synthetic, self.ratio = paired, blurred, float(ratio)
+        self.paired, self.synthetic, self.ratio, self.blur = paired, other, float(ratio), blur
         self.seed = paired.seed if seed is None else int(seed)
         self.batch_size, self.crop = paired.batch_size, paired.crop
-        self.steps_per_epoch = max(paired.steps_per_epoch, blurred.steps_per_epoch)
-        self.spec = paired.spec
-        self.uses_backend_ops = blurred.uses_backend_ops
+        self.steps_per_epoch = max(paired.steps_per_epoch, other.steps_per_epoch)
+        self.uses_backend_ops = other.uses_backend_ops
+        if blur == "device":
+            k = synthetic.kernel_size
+            self._delta = np.zeros((paired.batch_size, k, k), np.float32)
+            self._delta[:, k // 2, k // 2] = 1.0  # blur_images anchors kernels at (k // 2, k // 2)
+            img = paired.spec[0]
+            self.spec = {"input": img, "sharp": img, "kernel": Spec((self.batch_size, k, k)),
+                         "noise_std": Spec((self.batch_size,))}
+        else:
+            self.spec = paired.spec
 
     def __repr__(self) -> str:
-        return f"Mixture(ratio={self.ratio}, seed={self.seed}, {self.paired!r}, {self.synthetic!r})"
+        return (f"Mixture(ratio={self.ratio}, blur={self.blur!r}, seed={self.seed}, {self.paired!r}, "
+                f"{self.synthetic!r})")
 
     def is_synthetic(self, epoch: int, step: int) -> bool:
         return bool(rng_for(self.seed, _MIX, epoch, step).random() < self.ratio)
 
-    def batch(self, epoch: int, step: int) -> tuple[np.ndarray, np.ndarray]:
-        src = self.synthetic if self.is_synthetic(epoch, step) else self.paired
+    def batch(self, epoch: int, step: int):
+        self._check_step(step)
+        syn = self.is_synthetic(epoch, step)
+        src = self.synthetic if syn else self.paired
         e, s = divmod(epoch * self.steps_per_epoch + step, src.steps_per_epoch)
-        return src.batch(e, s)
+        out = src.batch(e, s)
+        if self.blur == "host":
+            return out
+        if syn:
+            return {"input": out["sharp"], "sharp": out["sharp"], "kernel": out["kernel"],
+                    "noise_std": out["noise_std"]}
+        blurred, sharp = out
+        n = len(blurred)
+        return {"input": blurred, "sharp": sharp, "kernel": self._delta[:n].copy(),
+                "noise_std": np.zeros(n, np.float32)}
 
 
 def mix(paired: PairedFolder, synthetic: SyntheticPairs | BlurredPairs, ratio: float,
-        seed: int | None = None) -> Mixture:
+        seed: int | None = None, blur: str = "host") -> Mixture:
     """Real pairs plus synthetic pairs, a fraction `ratio` of the batches synthetic (see `Mixture`)."""
-    return Mixture(paired, synthetic, ratio, seed)
+    return Mixture(paired, synthetic, ratio, seed, blur)
