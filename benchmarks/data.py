@@ -174,8 +174,12 @@ def main() -> None:
     if not args.no_tf:
         run("synthetic blurred on host (scipy FFT)", "tf.data AUTOTUNE", tf_stream(syn.blurred_pairs()))
 
-    if paired_for_mix is not None and not args.no_tf:
-        run("mix(paired, synthetic, 0.5)", "tf.data AUTOTUNE", tf_stream(mix(paired_for_mix, syn, 0.5)))
+    device_mix = mix(paired_for_mix, syn, 0.5, blur="device")
+    if not args.no_tf:
+        run("mix(paired, synthetic, 0.5), host blur", "tf.data AUTOTUNE", tf_stream(mix(paired_for_mix, syn, 0.5)))
+        run("mix(paired, synthetic, 0.5, blur='device')", "tf.data AUTOTUNE", tf_stream(device_mix))
+    else:
+        run("mix(paired, synthetic, 0.5, blur='device')", "numpy 1 thread", stream(device_mix))
 
     print(f"\nload average at end: {os.getloadavg()[0]:.1f}")
     print("\n| set | path | pairs/s (median) |\n| --- | --- | ---: |")
