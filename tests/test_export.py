@@ -278,3 +278,29 @@ def test_cli_export_fails_loudly_below_threshold(tmp_path):
     assert (tmp_path / "bad" / "report.json").is_file()  # the evidence is kept
     odd = runner.invoke(main, [*args, "--out", str(tmp_path / "odd"), "--input-size", "36x36"])
     assert odd.exit_code == 2 and "divisible by 8" in odd.output
+
+
+def test_cli_deblur_runs_each_exported_artifact(exported, test_images, tmp_path):
+    """`deblur-tf deblur --model` takes the .tflite, the SavedModel folder and the .keras file: users check what they ship."""
+    from click.testing import CliRunner
+
+    from deblur_tf.cli import main
+    from deblur_tf.io import read_image, write_image
+    from deblur_tf.metrics import psnr
+
+    model, out, _ = exported
+    src = write_image(tmp_path / "in.png", test_images[0])
+    results = {}
+    for key, path in {"keras": out / "tiny.keras", "savedmodel": out / "tiny", "savedmodel_version": out / "tiny" / "3",
+                      "tflite": out / "tiny_32x48_fp16.tflite"}.items():
+        res = CliRunner().invoke(main, ["deblur", str(src), "-o", str(tmp_path / key), "--model", str(path)])
+        assert res.exit_code == 0, (key, res.output)
+        results[key] = read_image(tmp_path / key / "in.png")[0]
+    expected = keras01(model, read_image(src)[0])
+    assert psnr(results["keras"], expected) > 50 and psnr(results["savedmodel"], expected) > 50
+    assert psnr(results["savedmodel_version"], expected) > 50
+    assert psnr(results["tflite"], expected) > 30  # tiled 32x48 tiles: instance-norm statistics per tile
+    bad = tmp_path / "broken.tflite"
+    bad.write_bytes(b"\x00" * 64)
+    res = CliRunner().invoke(main, ["deblur", str(src), "-o", str(tmp_path / "bad"), "--model", str(bad)])
+    assert res.exit_code == 2 and "broken.tflite: not a TFLite model" in res.output
