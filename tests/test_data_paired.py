@@ -265,6 +265,9 @@ def test_bad_options(tmp_path, rng):
         PairedFolder(tmp_path, crop=0)
     with pytest.raises(DatasetError, match="batch_size=0"):
         PairedFolder(tmp_path, crop=16, batch_size=0)
+    for bad in (0, (640,), (640, -1), "360"):
+        with pytest.raises(DatasetError, match="load_size="):
+            PairedFolder(tmp_path, crop=16, load_size=bad)
     _write(tmp_path / "blur" / "wide.png", _noise(rng, 24, 30))
     _write(tmp_path / "sharp" / "wide.png", _noise(rng, 24, 30))
     with pytest.raises(DatasetError, match="crop=None with batch_size=2"):

@@ -518,7 +518,16 @@ class BatchSource:
         return NumpyDataset(self, **kwargs)
 
 
-def check_crop_and_batch(crop: int | None, batch_size: int, kernel_size: int | None = None) -> None:
+def check_crop_and_batch(crop: int | None, batch_size: int, kernel_size: int | None = None,
+                         load_size: int | tuple[int, int] | None = None) -> None:
+    """Reject option values that would only fail later, naming the option."""
+    if load_size is not None:
+        ok = (isinstance(load_size, int | np.integer) and load_size > 0) or (
+            isinstance(load_size, tuple | list) and len(load_size) == 2
+            and all(isinstance(v, int | np.integer) and v > 0 for v in load_size))
+        if not ok:
+            raise DatasetError(f"load_size={load_size!r}: give the shorter side in pixels (e.g. 360) or an exact "
+                               "(width, height) such as (640, 360)")
     if crop is not None and (not isinstance(crop, int | np.integer) or crop < 1):
         raise DatasetError(f"crop={crop!r}: must be a positive number of pixels (e.g. 256) or None")
     if not isinstance(batch_size, int | np.integer) or batch_size < 1:

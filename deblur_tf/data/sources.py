@@ -52,6 +52,15 @@ from deblur_tf.data.common import (
 log = logging.getLogger("deblur_tf.data")
 
 
+def _release_unused(store: ImageStore, keep: list[int]) -> None:
+    """Drop cached images of skipped files (e.g. the good half of a pair whose other half is bad)."""
+    if store.images is not None:
+        kept = set(keep)
+        for i in range(len(store.images)):
+            if i not in kept:
+                store.images[i] = None
+
+
 def _steps(count: int, batch_size: int, drop_remainder: bool) -> int:
     return max(1, count // batch_size) if drop_remainder else -(-count // batch_size)
 
@@ -92,7 +101,7 @@ class PairedFolder(BatchSource):
         shuffle: bool = True,
         samples_per_epoch: int | None = None,
     ) -> None:
-        check_crop_and_batch(crop, batch_size)
+        check_crop_and_batch(crop, batch_size, load_size=load_size)
         self.root = Path(root)
         self.crop, self.batch_size, self.load_size = crop, int(batch_size), load_size
         self.augment, self.seed, self.shuffle = bool(augment), int(seed), bool(shuffle)
@@ -117,6 +126,8 @@ class PairedFolder(BatchSource):
         problems.report(f"paired set {self.root}", skip_bad, "Fix or remove these files")
         if not keep:
             raise DatasetError(f"{self.root}: no usable blur/sharp pair left after skipping bad files")
+        _release_unused(blur, keep)
+        _release_unused(sharp, keep)
         self._blur, self._sharp, self._keep = blur, sharp, np.asarray(keep)
         self.keys = [pairs[i][0] for i in keep]
         self.pairs = [(pairs[i][1], pairs[i][2]) for i in keep]
@@ -200,7 +211,7 @@ class SyntheticPairs(BatchSource):
     ) -> None:
         if mode not in ("train", "fixed"):
             raise DatasetError(f"mode={mode!r}: choose 'train' (random every epoch) or 'fixed' (evaluation set)")
-        check_crop_and_batch(crop, batch_size, kernel_size)
+        check_crop_and_batch(crop, batch_size, kernel_size, load_size)
         if kernel_bank < 0:
             raise DatasetError(f"kernel_bank={kernel_bank}: must be >= 0 (0 draws fresh kernels every batch)")
         if not gamma > 0:
@@ -228,6 +239,7 @@ class SyntheticPairs(BatchSource):
         problems.report(f"sharp set {self.sharp_dir}", skip_bad, "Fix or remove these files")
         if not keep:
             raise DatasetError(f"{self.sharp_dir}: no usable sharp image left after skipping bad files")
+        _release_unused(store, keep)
         self._store, self._keep = store, np.asarray(keep)
         self.files = [files[i] for i in keep]
         n = len(keep)
