@@ -96,17 +96,19 @@ def build_site(tflite: Path, out: Path, name: str | None = None, value_range: tu
 
     `value_range` is the model's float I/O range: (0, 1) for `deblur-tf export` files.
     """
-    web = web_dir()
-    ensure_litertjs(web)
-    node = shutil.which("node")
-    if node is None:
-        raise DeblurError("building the demo needs Node.js (`node` on PATH): install it, e.g. apt-get install nodejs")
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    replace = out.exists() and (not out.is_dir() or any(out.iterdir()))
+    if replace:
         if not overwrite:
             raise OutputExistsError(f"--out {out}: already exists; pass --overwrite to rebuild it, or another folder")
         if not (out / "model.json").is_file():
             raise DeblurError(f"--out {out}: not a demo build (no model.json); refusing to delete it, pick another folder")
+    web = web_dir()
+    node = shutil.which("node")
+    if node is None:
+        raise DeblurError("building the demo needs Node.js (`node` on PATH): install it, e.g. apt-get install nodejs")
+    ensure_litertjs(web)
+    if replace:
         shutil.rmtree(out)
     cmd = [node, str(web / "build.mjs"), "--model", str(tflite), "--out", str(out),
            f"--range={value_range[0]:g},{value_range[1]:g}"]

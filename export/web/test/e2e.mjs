@@ -52,7 +52,7 @@ function psnrRgbaVsRgb(rgba, rgb) {
 function startDemo() {
   // the real CLI builds the site and serves it: this tests `deblur-tf demo` too
   const cli = process.env.DEBLUR_TF ?? 'deblur-tf';
-  const args = ['demo', '--tflite', join(fixture, 'model.tflite'), '--port', '0', '--out', join(fixture, 'site'),
+  const args = ['demo', '--tflite', resolve(fixture, meta.tflite), '--port', '0', '--out', join(fixture, 'site'),
     '--overwrite', '--range', (meta.range ?? [0, 1]).join(',')];
   const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';

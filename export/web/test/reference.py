@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         "image": str(args.image),
         "height": int(rgb.shape[0]),
         "width": int(rgb.shape[1]),
-        "tflite": str(tflite),
+        "tflite": str(tflite.resolve()),
         "seed": SEED,
         "range": list(value_range),
         "python_litert_seconds": round(seconds, 3),
