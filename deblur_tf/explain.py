@@ -272,3 +272,72 @@ def find_critic(model_source: str | Path | None) -> Path | None:
         if candidate.is_file() and (name.endswith(".keras") or (folder / CRITIC_JSON).is_file()):
             return candidate
     return None
+
+
+# ---------------------------------------------------------------------------------------------- training hook
+
+
+def _keras_callback_base():
+    import keras
+
+    return keras.callbacks.Callback
+
+
+class ExplainCallback(_keras_callback_base()):
+    """Writes `panel(model.generator, model.critic, batch)` every `every_n_steps` training steps.
+
+    For `DeblurGAN.fit(...)`: `callbacks=[ExplainCallback(fixed_batch, every_n_steps=500, log_dir=run_dir)]`.
+    `batch`: a fixed batch of blurred images (or a `(blurred, sharp)` pair), so panels of different steps
+    compare. `writer`: "tensorboard" (TensorBoard image `tag` in `log_dir/explain`; needs TensorFlow
+    installed, any Keras backend), "png" (`log_dir/explain/step_XXXXXXXX.png`: for the JAX training machines
+    without TensorFlow), or "auto" (TensorBoard when TensorFlow imports, else PNG).
+    """
+
+    def __init__(self, batch, every_n_steps: int = 500, log_dir: str | Path = "runs", max_images: int = 4,
+                 writer: str = "auto", tag: str = "explain"):
+        super().__init__()
+        if every_n_steps < 1:
+            raise DeblurError(f"every_n_steps must be >= 1, got {every_n_steps}")
+        if writer not in ("auto", "tensorboard", "png"):
+            raise DeblurError(f"writer {writer!r}: choose auto, tensorboard or png")
+        self.batch = batch
+        self.every_n_steps = int(every_n_steps)
+        self.out_dir = Path(log_dir) / "explain"
+        self.max_images = int(max_images)
+        self.tag = tag
+        if writer == "auto":
+            try:
+                import tensorflow  # noqa: F401
+
+                writer = "tensorboard"
+            except ImportError:
+                writer = "png"
+        self.writer = writer
+        self._summary_writer = None
+        self.step = 0
+        self.written: list[int] = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.step % self.every_n_steps:
+            return
+        import keras
+
+        if keras.backend.backend() == "jax":
+            # the JAX trainer keeps the weights outside the model between steps; pull them back first
+            self.model.jax_state_sync()
+        self.write(panel(self.model.generator, self.model.critic, self.batch, self.max_images), self.step)
+
+    def write(self, image: np.ndarray, step: int) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.writer == "png":
+            cv2.imwrite(str(self.out_dir / f"step_{step:08d}.png"), image[..., ::-1])
+        else:
+            import tensorflow as tf
+
+            if self._summary_writer is None:
+                self._summary_writer = tf.summary.create_file_writer(str(self.out_dir))
+            with self._summary_writer.as_default():
+                tf.summary.image(self.tag, image[None], step=step)
+            self._summary_writer.flush()
+        self.written.append(step)

@@ -169,3 +169,37 @@ def test_cli_explain(tmp_path, trained_critic):
     res = runner.invoke(main, args)
     assert res.exit_code == 2 and "--overwrite" in res.output
     assert runner.invoke(main, [*args, "--overwrite"]).exit_code == 0
+
+
+class ToyGAN(keras.Model):
+    """Just enough of DeblurGAN for the callback: `.generator`, `.critic`, trains the generator with fit."""
+
+    def __init__(self, generator, critic):
+        super().__init__()
+        self.generator = generator
+        self.critic = critic
+
+    def call(self, x, training=False):
+        return self.generator(x, training=training)
+
+
+@pytest.mark.parametrize("writer", ["png", "tensorboard"])
+def test_explain_callback_writes_every_n_steps(tmp_path, trained_critic, writer):
+    from deblur_tf.explain import ExplainCallback
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (6, 16, 16, 3)).astype(np.float32)
+    model = ToyGAN(_tiny_generator(), trained_critic)
+    model.compile(optimizer="sgd", loss="mse")
+    cb = ExplainCallback((x[:2], x[:2]), every_n_steps=2, log_dir=tmp_path, max_images=2, writer=writer)
+    model.fit(x, x, batch_size=2, epochs=2, verbose=0, callbacks=[cb])  # 6 steps
+    assert cb.written == [2, 4, 6]
+    files = sorted((tmp_path / "explain").iterdir())
+    if writer == "png":
+        assert [f.name for f in files] == ["step_00000002.png", "step_00000004.png", "step_00000006.png"]
+        from deblur_tf.io import read_image
+
+        img, _ = read_image(files[0])
+        assert img.shape == (2 * (16 + TITLE_HEIGHT) + 4, len(COLUMNS) * 16 + 4 * 4, 3)
+    else:
+        assert any(f.name.startswith("events.out.tfevents") and f.stat().st_size > 1000 for f in files)
