@@ -27,6 +27,7 @@ import re
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -250,6 +251,26 @@ def _require_tensorflow_backend(what: str) -> None:
         )
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publish(path: Path) -> Path:
+    """Give an artifact the permissions a normal write would (temp files are 0600, temp dirs 0700).
+
+    A TF Serving container or a web server often reads the files as another user.
+    """
+    mask = _umask()
+    if path.is_dir():
+        for p in [path, *path.rglob("*")]:
+            p.chmod((0o777 if p.is_dir() else 0o666) & ~mask)
+    else:
+        path.chmod(0o666 & ~mask)
+    return path
+
+
 def export_keras(model, path: str | os.PathLike, overwrite: bool = False) -> Path:
     """`model.save` to a `.keras` file through a temporary name, so a failed save leaves no half file."""
     path = Path(path)
@@ -263,6 +284,7 @@ def export_keras(model, path: str | os.PathLike, overwrite: bool = False) -> Pat
     try:
         model.save(tmp)
         os.replace(tmp, path)
+        _publish(path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -334,6 +356,7 @@ def export_savedmodel(model, out_dir: str | os.PathLike, name: str = "deblurgan"
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
     try:
         build_serving_archive(model).write_out(str(tmp), verbose=False)
+        _publish(tmp)
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
@@ -397,7 +420,9 @@ def convert_tflite(model, fmt: str, size: tuple[int, int], calibration: Sequence
             conv.inference_input_type = tf.uint8
             conv.inference_output_type = tf.uint8
         try:
-            return conv.convert()
+            with warnings.catch_warnings():  # int8 calibration uses TF's own (deprecated) interpreter internally
+                warnings.filterwarnings("ignore", message=r".*tf\.lite\.Interpreter is deprecated.*")
+                return conv.convert()
         except Exception as exc:  # noqa: BLE001 - the converter raises many types; the user needs the reason
             raise DeblurError(f"TFLite conversion ({fmt}, {size_tag(size)}) failed: {exc}") from exc
 
@@ -706,7 +731,7 @@ def export_all(
                 calibration[s] = calib.blurred
                 say(f"int8 calibration {size_tag(s)}: {len(calib.blurred)} crops from {calib.source}")
             flat = convert_tflite(model, fmt, s, calibration.get(s))
-            path = write_bytes_atomic(out / tflite_filename(name, s, fmt), flat, overwrite=overwrite)
+            path = _publish(write_bytes_atomic(out / tflite_filename(name, s, fmt), flat, overwrite=overwrite))
             runner = TFLiteRunner(path, num_threads=threads)
             outs = [runner.run_exact(b) for b in eval_sets[s].blurred]
             b0 = eval_sets[s].blurred[0]
@@ -739,7 +764,8 @@ def export_all(
             eval_sets[s].blurred, eval_sets[s].sharp, strict=True)])) for s in sizes if eval_sets[s].sharp},
         "artifacts": [r.as_dict(out) for r in rows],
     }
-    write_bytes_atomic(out / "report.json", json.dumps(_jsonable(report), indent=2).encode(), overwrite=True)
+    _publish(write_bytes_atomic(out / "report.json", json.dumps(_jsonable(report), indent=2).encode(),
+                                overwrite=True))
     say(format_report_table(report))
     failed = [r for r in rows if not r.passed]
     if failed:

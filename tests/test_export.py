@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +93,12 @@ def test_report_lists_every_artifact_with_measurements(exported):
     assert rows["keras"]["psnr_vs_keras_db"] == "inf"  # the reloaded .keras file is bit-identical
     assert "XNNPACK" in rows["tflite-int8"]["runtime"] and "threads" in rows["tflite-int8"]["runtime"]
     assert (out / "tiny" / "3" / "saved_model.pb").is_file()
+    # readable like any normally written file (TF Serving containers read them as another user)
+    mask = os.umask(0)
+    os.umask(mask)
+    for p in (out / "tiny.keras", out / "tiny_32x48_int8.tflite", out / "tiny" / "3" / "saved_model.pb"):
+        assert p.stat().st_mode & 0o777 == 0o666 & ~mask, p
+    assert (out / "tiny" / "3").stat().st_mode & 0o777 == 0o777 & ~mask
     assert (out / "tiny_32x48_int8.tflite").is_file() and (out / "tiny_32x48_fp16.tflite").is_file()
 
 
