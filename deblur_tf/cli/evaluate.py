@@ -13,7 +13,8 @@ Two sources of pairs:
 
 Outputs in `--out`: results.csv (one row per image and method: image, method, psnr, ssim, lpips, seconds,
 megapixels), summary.json (means, s/megapixel, every parameter and the seed), summary.md (the same table),
-contact_sheet.png (the images where the first model, or else the best baseline, did worst and best).
+contact_sheet.png (1:1 centre crops of the images where the first model, or else the best baseline, did
+worst and best).
 PSNR/SSIM are on 8-bit RGB over the whole image; LPIPS is the VGG variant (lower is better).
 """
 
@@ -38,7 +39,7 @@ KERNEL_METHODS = ("wiener", "tikhonov", "rl")
 BASELINES = ("blurred", *KERNEL_METHODS)
 CSV_COLUMNS = ("image", "method", "psnr", "ssim", "lpips", "seconds", "megapixels")
 OUTPUT_FILES = ("results.csv", "summary.json", "summary.md", "contact_sheet.png", "kernels.npz")
-THUMB_HEIGHT = 160
+THUMB_SIZE = 192
 
 
 @dataclass
@@ -194,13 +195,15 @@ def _label(img: np.ndarray, text: str) -> np.ndarray:
 
 
 def _thumb(img01: np.ndarray) -> np.ndarray:
-    import cv2
-
+    """A 1:1 centre crop (THUMB_SIZE square, white-padded if smaller): a downscaled whole image hides blur."""
     from deblur_tf.io import to_uint
 
     h, w = img01.shape[:2]
-    tw = max(1, round(w * THUMB_HEIGHT / h))
-    return cv2.resize(to_uint(img01, 8), (tw, THUMB_HEIGHT), interpolation=cv2.INTER_AREA)
+    ch, cw = min(h, THUMB_SIZE), min(w, THUMB_SIZE)
+    crop = to_uint(_centre_crop(img01, ch, cw), 8)
+    out = np.full((THUMB_SIZE, THUMB_SIZE, 3), 255, np.uint8)
+    out[:ch, :cw] = crop
+    return out
 
 
 def contact_sheet(thumbs: dict[str, dict[str, np.ndarray]], rows: list[tuple[str, str]], columns: list[str],
@@ -219,7 +222,7 @@ def contact_sheet(thumbs: dict[str, dict[str, np.ndarray]], rows: list[tuple[str
             if col == columns[0]:
                 text = f"{why}: {text}"
             tiles.append(_label(t, text))
-            tiles.append(np.full((THUMB_HEIGHT, gap, 3), 255, np.uint8))
+            tiles.append(np.full((THUMB_SIZE, gap, 3), 255, np.uint8))
         lines.append(np.concatenate(tiles[:-1], axis=1))
     width = max(line.shape[1] for line in lines)
     padded = [np.pad(line, ((0, gap), (0, width - line.shape[1]), (0, 0)), constant_values=255) for line in lines]
