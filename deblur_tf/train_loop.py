@@ -20,7 +20,6 @@ Run directory (other tools load from it; keep the layout):
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import shutil
@@ -136,6 +135,16 @@ def _np(v) -> np.ndarray:
     return np.asarray(ops.convert_to_numpy(v))
 
 
+def rng_variables(gan) -> list:
+    """Every random-stream state of the GAN: its own seed generator and the dropout layers' (model
+    `variables` that are not `weights`). `save_weights` skips them, but an exact resume needs them."""
+    out = [gan.seed_generator.state]
+    for model in (gan.generator, gan.critic):
+        weight_ids = {id(w) for w in model.weights}
+        out += [v for v in model.variables if id(v) not in weight_ids]
+    return out
+
+
 def save_checkpoint(gan, run_dir: Path, step: int, extra: dict[str, Any] | None = None, keep: int = 3) -> Path:
     """Write the full training state for `step`; refresh RUN/generator.weights.h5; keep the last `keep`."""
     ckdir = Path(run_dir) / "checkpoints"
@@ -150,7 +159,8 @@ def save_checkpoint(gan, run_dir: Path, step: int, extra: dict[str, Any] | None 
     for prefix, opt in (("g", gan.optimizer), ("d", gan.d_optimizer)):
         for i, v in enumerate(opt.variables):
             arrays[f"{prefix}/{i:04d}"] = _np(v.value)
-    arrays["seed_state"] = _np(gan.seed_generator.state.value)
+    for i, v in enumerate(rng_variables(gan)):
+        arrays[f"rng/{i:04d}"] = _np(v.value)
     np.savez(tmp / "optimizers.npz", **arrays)
     state = {"step": int(step), "seed": gan.seed, **(extra or {})}
     (tmp / "state.json").write_text(json.dumps(state, indent=2))
@@ -191,7 +201,12 @@ def restore_checkpoint(gan, ckpt: Path) -> dict[str, Any]:
             if tuple(value.shape) != tuple(var.shape):
                 raise DeblurError(f"checkpoint {ckpt}: {key} has shape {value.shape}, expected {tuple(var.shape)}")
             var.assign(value)
-    gan.seed_generator.state.assign(arrays["seed_state"])
+    rng_vars = rng_variables(gan)
+    keys = sorted(k for k in arrays.files if k.startswith("rng/"))
+    if len(keys) != len(rng_vars):
+        raise DeblurError(f"checkpoint {ckpt}: {len(keys)} random-state arrays, the model has {len(rng_vars)}")
+    for key, var in zip(keys, rng_vars, strict=True):
+        var.assign(arrays[key])
     return state
 
 
@@ -245,11 +260,14 @@ class TensorBoardLog:
 
     def __init__(self, logdir: Path, enabled: bool) -> None:
         self.writer = None
-        if enabled and importlib.util.find_spec("tensorflow") is not None:
+        if not enabled:
+            return
+        try:
             import tensorflow as tf
-
-            self.tf = tf
-            self.writer = tf.summary.create_file_writer(str(logdir))
+        except ImportError:  # the GPU machines train under JAX without TensorFlow: CSV log only
+            return
+        self.tf = tf
+        self.writer = tf.summary.create_file_writer(str(logdir))
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         if self.writer is None:

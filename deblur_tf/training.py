@@ -61,6 +61,36 @@ def batch_psnr(fake, sharp):
     return ops.mean(-10.0 * ops.log(ops.maximum(err, 1e-10)) / ops.log(10.0))
 
 
+def critic_input_gradient(critic_fn: Callable, x):
+    """d sum(critic_fn(x)) / dx with the backend's autodiff (the critic scores samples independently, so this is
+    each sample's gradient). Differentiable again, so it can sit inside the critic's loss."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.grad(lambda x_: ops.sum(_f32(critic_fn(x_))))(x)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            total = ops.sum(_f32(critic_fn(x)))
+        return tape.gradient(total, x)
+    raise NotImplementedError(f"gradient penalty needs the tensorflow or jax backend, not {backend}")
+
+
+def gradient_penalty(critic_fn: Callable, real, fake, alpha, mode: str = "sample"):
+    """WGAN-GP penalty at x_hat = alpha*real + (1-alpha)*fake (Gulrajani et al. 2017, Alg. 1, line 6-7).
+
+    `alpha` has shape (batch, 1, 1, 1): one uniform draw per sample. Both train steps call this, and the
+    tests check it against finite differences.
+    """
+    from deblur_tf.losses import gradient_penalty_from_grads
+
+    x_hat = alpha * _f32(real) + (1.0 - alpha) * _f32(fake)
+    return gradient_penalty_from_grads(critic_input_gradient(critic_fn, x_hat), mode=mode)
+
+
 def _adversarial_fns(kind: str) -> tuple[Callable, Callable]:
     """(critic_loss(d_real, d_fake), generator_loss(d_real, d_fake)) for an adversarial loss name."""
     from deblur_tf.losses import ADVERSARIAL_LOSSES
@@ -217,8 +247,6 @@ class DeblurGAN(keras.Model):
     def _train_step_tensorflow(self, data):
         import tensorflow as tf
 
-        from deblur_tf.losses import gradient_penalty_from_grads
-
         blurred, sharp, kernel, noise_std = self._split_batch(data)
         if blurred is None:
             blurred = self._blur(sharp, kernel, noise_std, self.seed_generator)
@@ -238,11 +266,9 @@ class DeblurGAN(keras.Model):
                         d_real, d_fake = scores[:batch], scores[batch:]
                         gp = ops.zeros((), "float32")
                         if self.gp_weight > 0:
-                            x_hat = alpha * sharp + (1.0 - alpha) * fake_d
-                            with tf.GradientTape() as gp_tape:
-                                gp_tape.watch(x_hat)
-                                d_hat = ops.sum(_f32(self.critic(x_hat, training=True)))
-                            gp = gradient_penalty_from_grads(gp_tape.gradient(d_hat, x_hat), mode=self.gp_mode)
+                            gp = gradient_penalty(
+                                lambda x: self.critic(x, training=True), sharp, fake_d, alpha, self.gp_mode
+                            )
                         d_total, d_adv = self._critic_objective(d_real, d_fake, gp)
                     d_grads = d_tape.gradient(d_total, critic_vars)
                     self.d_optimizer.apply_gradients(zip(d_grads, critic_vars, strict=True))
@@ -293,8 +319,6 @@ class DeblurGAN(keras.Model):
     def _train_step_jax(self, state, data):
         import jax
 
-        from deblur_tf.losses import gradient_penalty_from_grads
-
         tv, ntv, g_opt_vars, metric_vars = state
         L = self._layout()
         g_tv = [tv[i] for i in L["g_t"]]
@@ -338,9 +362,7 @@ class DeblurGAN(keras.Model):
             d_real, d_fake = scores[:batch], scores[batch:]
             gp = ops.zeros((), "float32")
             if self.gp_weight > 0:
-                x_hat = alpha * sharp + (1.0 - alpha) * fake_d
-                grads = jax.grad(lambda x: ops.sum(critic_apply(d_tv_, x)))(x_hat)
-                gp = gradient_penalty_from_grads(grads, mode=self.gp_mode)
+                gp = gradient_penalty(lambda x: critic_apply(d_tv_, x), sharp, fake_d, alpha, self.gp_mode)
             d_total, _ = self._critic_objective(d_real, d_fake, gp)
             return d_total, gp
 
