@@ -43,5 +43,8 @@ mkdir -p "$ART"
 rm -rf "$FIXTURE"
 echo "== fixture: tiny .tflite + LiteRT Python reference on $(basename "$IMAGE")"
 python export/web/test/reference.py --image "$IMAGE" --out "$FIXTURE" 2> "$ART/browser_reference.log" | tail -n 1
-echo "== headless Chromium ($(/usr/bin/chromium --version 2>/dev/null || echo chromium))"
-DEBLUR_TF="$ROOT/.venv/bin/deblur-tf" node export/web/test/e2e.mjs --fixture "$FIXTURE" --artifacts "$ART"
+echo "== headless Chromium, no GPU: the page must fall back to WebAssembly + XNNPACK ($(/usr/bin/chromium --version 2>/dev/null | tail -n 1))"
+DEBLUR_TF="$ROOT/.venv/bin/deblur-tf" node export/web/test/e2e.mjs --fixture "$FIXTURE" --artifacts "$ART" --expect-accelerator wasm
+echo "== headless Chromium with a software WebGPU adapter (SwiftShader): the page must pick WebGPU"
+DEBLUR_TF="$ROOT/.venv/bin/deblur-tf" node export/web/test/e2e.mjs --fixture "$FIXTURE" --artifacts "$ART" \
+  --gpu swiftshader --expect-accelerator webgpu --name browser_demo_webgpu

@@ -16,7 +16,7 @@ const ui = {
 };
 const RUNTIME_NAMES = { wasm: 'WebAssembly + XNNPACK (CPU)', webgpu: 'WebGPU' };
 
-const demo = { state: 'loading', model: null, accelerator: null, tile: null, result: null, error: null };
+const demo = { state: 'loading', model: null, accelerator: null, tile: null, result: null, error: null, bytes: null };
 window.demo = demo;
 
 function setState(state, message) {
@@ -86,7 +86,7 @@ async function init() {
     if (shape[1] < 8 || shape[2] < 8) {
       throw new Error(`the model's input size is ${shape[1]}x${shape[2]}: export it at a fixed size (deblur-tf export --input-size 256x256)`);
     }
-    Object.assign(demo, { model, accelerator, tile: [shape[1], shape[2]], config });
+    Object.assign(demo, { model, accelerator, tile: [shape[1], shape[2]], config, bytes });
     const runtime = RUNTIME_NAMES[accelerator] + (partial ? ' (some ops on CPU)' : '');
     ui.info.textContent = `Model: ${config.name ?? config.file} · ${shape[1]}×${shape[2]} tiles · ${runtime}`;
     setState('ready', 'Ready: pick or drop a blurry photo.');
@@ -146,20 +146,36 @@ async function deblurFile(file) {
   ui.progress.hidden = false;
   ui.progress.value = 0;
   setState('running', `Deblurring ${image.width}×${image.height} in ${plan.count} tiles…`);
-  const t0 = performance.now();
+  const runAll = () => deblurTiled(image, th, tw, runTile, {
+    overlap, margin, range: demo.config.range ?? [0, 1],
+    onProgress: async (done, total) => {
+      ui.progress.value = done / total;
+      ui.status.textContent = `Deblurring ${image.width}×${image.height}: tile ${done} of ${total}…`;
+      await new Promise((r) => setTimeout(r, 0));  // let the page repaint between tiles
+    },
+  });
+  let t0 = performance.now();
   let rgba;
   try {
-    ({ rgba } = await deblurTiled(image, th, tw, runTile, {
-      overlap, margin, range: demo.config.range ?? [0, 1],
-      onProgress: async (done, total) => {
-        ui.progress.value = done / total;
-        ui.status.textContent = `Deblurring ${image.width}×${image.height}: tile ${done} of ${total}…`;
-        await new Promise((r) => setTimeout(r, 0));  // let the page repaint between tiles
-      },
-    }));
+    ({ rgba } = await runAll());
   } catch (err) {
-    ui.progress.hidden = true;
-    return fail('The model failed on this image', err);
+    if (demo.accelerator !== 'webgpu') {
+      ui.progress.hidden = true;
+      return fail('The model failed on this image', err);
+    }
+    // a model can compile for WebGPU and still fail to run there: fall back to the CPU once
+    console.warn('running on WebGPU failed, falling back to WebAssembly', err);
+    try {
+      demo.model.delete();
+      demo.model = await loadAndCompile(demo.bytes.slice(), { accelerator: 'wasm' });
+      demo.accelerator = 'wasm';
+      ui.info.textContent = `Model: ${demo.config.name ?? demo.config.file} · ${th}×${tw} tiles · ${RUNTIME_NAMES.wasm} (WebGPU failed)`;
+      t0 = performance.now();
+      ({ rgba } = await runAll());
+    } catch (err2) {
+      ui.progress.hidden = true;
+      return fail('The model failed on this image', err2);
+    }
   }
   const ms = performance.now() - t0;
   ui.after.width = image.width;

@@ -3,7 +3,8 @@
 // picker, and the output canvas must match LiteRT Python's output for the same model and input
 // (reference.py, same tiling) with PSNR > 40 dB. A screenshot is saved for people to look at.
 //
-//   node test/e2e.mjs --fixture DIR --artifacts DIR
+//   node test/e2e.mjs --fixture DIR --artifacts DIR [--accelerator auto|wasm|webgpu] [--gpu none|swiftshader]
+//                     [--repeat N] [--name browser_demo]
 //
 // DIR (from reference.py) holds model.tflite, input.png, input.rgb, reference.rgb, reference.json.
 // Env: DEBLUR_TF (the CLI, default `deblur-tf`), CHROMIUM (default /usr/bin/chromium).
@@ -22,6 +23,12 @@ const { values } = parseArgs({
     threshold: { type: 'string', default: '40' },
     accelerator: { type: 'string', default: 'auto' },
     repeat: { type: 'string', default: '1' },
+    // 'swiftshader': give the page a software WebGPU adapter (Chromium's SwiftShader) instead of --disable-gpu,
+    // so the WebGPU path of LiteRT.js runs on a machine without a GPU
+    gpu: { type: 'string', default: 'none' },
+    // names the screenshot/JSON/console files in --artifacts and the closing "NAME: N passed, N failed" line
+    name: { type: 'string', default: 'browser_demo' },
+    'expect-accelerator': { type: 'string' },
   },
 });
 if (!values.fixture) {
@@ -87,19 +94,24 @@ try {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
     viewport: { width: 1200, height: 1000 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--headless', '--no-sandbox', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      ...(values.gpu === 'swiftshader'
+        ? ['--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--use-webgpu-adapter=swiftshader']
+        : ['--disable-gpu'])],
   });
   const page = context.pages()[0] ?? await context.newPage();
   page.on('console', (msg) => consoleLines.push(`[${msg.type()}] ${msg.text()}`));
   page.on('pageerror', (err) => consoleLines.push(`[pageerror] ${err.message}`));
-  const url = `${server.url}?accelerator=${values.accelerator}`;
+  const url = values.accelerator === 'auto' ? server.url : `${server.url}?accelerator=${values.accelerator}`;
   await page.goto(url);
   await page.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: 120000 });
   const info = await page.evaluate(() => ({ state: window.demo.state, error: window.demo.error,
     accelerator: window.demo.accelerator, tile: window.demo.tile, text: document.getElementById('model-info').textContent }));
   check('page loads the model', info.state === 'ready', info.error ?? info.text);
   if (info.state !== 'ready') throw new Error(info.error);
+  const expected = values['expect-accelerator'];
+  if (expected) check(`runtime chosen: ${expected}`, info.accelerator === expected, `the page chose ${info.accelerator} (${url})`);
 
   await page.setInputFiles('#file', join(fixture, 'input.png'));
   await page.waitForSelector('body[data-state="done"], body[data-state="error"]', { timeout: 300000 });
@@ -140,11 +152,11 @@ try {
   const medianMs = sorted[Math.floor((sorted.length - 1) / 2)];
   console.log(`browser time per photo: median ${medianMs.toFixed(0)} ms over ${times.length} run(s) [${times.map((t) => t.toFixed(0)).join(', ')}]`);
 
-  const shot = join(artifacts, 'browser_demo.png');
+  const shot = join(artifacts, `${values.name}.png`);
   await page.screenshot({ path: shot, fullPage: true });
   console.log(`screenshot: ${shot}`);
   console.log(`page says: ${run.time}`);
-  writeFileSync(join(artifacts, 'browser_demo.json'), JSON.stringify({
+  writeFileSync(join(artifacts, `${values.name}.json`), JSON.stringify({
     url, image: meta.image, width, height, psnr_vs_litert_python_db: psnr, psnr_threshold_db: threshold,
     psnr_output_vs_input_db: changed, browser_ms: run.result.ms, browser_ms_runs: times, browser_ms_median: medianMs, tiles: run.result.tiles,
     accelerator: run.result.accelerator, python_litert_seconds: meta.python_litert_seconds, chromium: context.browser()?.version(),
@@ -152,12 +164,13 @@ try {
 } catch (err) {
   check('browser run', false, err.stack ?? String(err));
 } finally {
-  if (consoleLines.length) writeFileSync(join(artifacts, 'browser_console.log'), consoleLines.join('\n') + '\n');
-  if (results.some((r) => !r.ok)) console.log(`browser console (${artifacts}/browser_console.log):\n${consoleLines.slice(-30).join('\n')}`);
+  const consoleLog = join(artifacts, `${values.name}_console.log`);
+  if (consoleLines.length) writeFileSync(consoleLog, consoleLines.join('\n') + '\n');
+  if (results.some((r) => !r.ok)) console.log(`browser console (${consoleLog}):\n${consoleLines.slice(-30).join('\n')}`);
   if (context) await context.close();
   if (server) server.child.kill('SIGTERM');
   rmSync(profile, { recursive: true, force: true });
 }
 const failed = results.filter((r) => !r.ok).length;
-console.log(`browser-e2e: ${results.length - failed} passed, ${failed} failed`);
+console.log(`${values.name}: ${results.length - failed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
