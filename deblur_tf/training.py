@@ -34,7 +34,8 @@ casts every network output to float32 before a loss, so losses, gradient penalty
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import keras
@@ -59,6 +60,43 @@ def batch_psnr(fake, sharp):
     """Mean PSNR (dB) of a batch in [-1, 1], computed on the [0, 1] scale; a cheap training signal."""
     err = ops.mean(ops.square((_f32(fake) - _f32(sharp)) * 0.5), axis=(1, 2, 3))
     return ops.mean(-10.0 * ops.log(ops.maximum(err, 1e-10)) / ops.log(10.0))
+
+
+@contextlib.contextmanager
+def tf_second_order_moments() -> Iterator[None]:
+    """Make Keras' TensorFlow `ops.moments` twice differentiable while a train step is traced.
+
+    Keras' TF backend computes moments with `tf.nn.moments`, whose variance uses `stop_gradient(mean)`.
+    That is exact for first derivatives but wrong for second ones, and WGAN-GP differentiates the critic
+    twice (the penalty is a function of dD/dx): through the critic's instance norms the penalty's gradient
+    comes out wrong (e.g. a nonzero gradient for a conv bias that the next instance norm cancels). The JAX
+    backend (`jnp.var`) has no such shortcut; this swaps in the plain formula while tracing so both
+    backends compute the same update (tests/test_training_backends.py). A no-op if Keras' internals move.
+    """
+    try:
+        from keras.src.backend.tensorflow import nn as tf_nn
+    except ImportError:
+        yield
+        return
+    original = getattr(tf_nn, "_compute_moments", None)
+    if original is None:
+        yield
+        return
+
+    def exact_moments(x, axes, keepdims):
+        import tensorflow as tf
+
+        mean = tf.reduce_mean(x, axes, keepdims=True)
+        variance = tf.reduce_mean(tf.math.squared_difference(x, mean), axes, keepdims=True)
+        if not keepdims:
+            mean, variance = tf.squeeze(mean, axes), tf.squeeze(variance, axes)
+        return mean, variance
+
+    tf_nn._compute_moments = exact_moments
+    try:
+        yield
+    finally:
+        tf_nn._compute_moments = original
 
 
 def critic_input_gradient(critic_fn: Callable, x):
@@ -241,7 +279,8 @@ class DeblurGAN(keras.Model):
         if keras.backend.backend() == "jax":
             return self._train_step_jax(*args)
         if keras.backend.backend() == "tensorflow":
-            return self._train_step_tensorflow(*args)
+            with tf_second_order_moments():
+                return self._train_step_tensorflow(*args)
         raise NotImplementedError(f"DeblurGAN trains under the tensorflow or jax backend, not {keras.backend.backend()}")
 
     def _train_step_tensorflow(self, data):

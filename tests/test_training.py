@@ -265,3 +265,21 @@ def test_overfits_four_pairs():
         gan.train_on_batch(blurred, sharp)
     end = psnr_now()
     assert end >= start + 3.0, (start, end)
+
+
+def test_mixed_bfloat16_trains_with_float32_losses_and_weights():
+    from deblur_tf.training import set_precision
+
+    set_precision("mixed_bfloat16")
+    try:
+        gan = tiny_gan(n_critic=1)
+    finally:
+        set_precision("float32")
+    convs = [layer for layer in gan.generator.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs and all(layer.compute_dtype == "bfloat16" for layer in convs)
+    assert all(v.dtype == "float32" for v in gan.generator.weights + gan.critic.weights)
+    before = weights_of(gan.generator)
+    logs = gan.train_on_batch(synthetic_batch(), return_dict=True)
+    assert all(np.isfinite(v) for v in logs.values()) and logs["gp"] > 0
+    assert any(not np.array_equal(a, b) for a, b in zip(before, weights_of(gan.generator), strict=True))
+    assert all(v.dtype == "float32" for v in gan.optimizer.variables[1:] + gan.d_optimizer.variables[1:])

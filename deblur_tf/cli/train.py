@@ -20,6 +20,8 @@ def _count(model) -> int:
 
 def dry_run_report(cfg) -> str:
     """Parameter counts and the resolved config, without touching data or the run directory."""
+    import numpy as np
+
     from deblur_tf.train_loop import build_networks
 
     generator, critic, features = build_networks(cfg, pretrained_vgg=False)
@@ -29,8 +31,9 @@ def dry_run_report(cfg) -> str:
         f"critic: {_count(critic):,} trainable parameters",
     ]
     if features is not None:
+        frozen = sum(int(np.prod(v.shape)) for v in features.weights)
         lines.append(f"perceptual features ({cfg.loss.perceptual_source}, {', '.join(cfg.loss.perceptual_layers)}): "
-                     f"{sum(int(__import__('numpy').prod(v.shape)) for v in features.weights):,} frozen parameters")
+                     f"{frozen:,} frozen parameters")
     import keras
 
     lines += [f"backend: {keras.backend.backend()}", "", "# resolved config", cfg.to_toml()]
@@ -67,8 +70,14 @@ def train(pipeline, out, resume, steps, overrides, dry_run, overwrite, no_progre
     Ctrl-C finishes the current step, saves a checkpoint and exits (status 130); --resume continues exactly
     (same weights, optimizer state, step and data stream).
     """
-    from deblur_tf.train_loop import prepare_run_dir, resolve_run_config, run_training
+    from deblur_tf.train_loop import (
+        enable_jax_compile_cache,
+        prepare_run_dir,
+        resolve_run_config,
+        run_training,
+    )
 
+    enable_jax_compile_cache()
     cfg = resolve_run_config(out, pipeline, tuple(overrides), resume)
     if dry_run:
         click.echo(dry_run_report(cfg))
