@@ -14,6 +14,7 @@ const ui = {
   compare: $('compare'), before: $('before'), after: $('after'), slider: $('slider'), divider: $('divider'),
   time: $('time'), download: $('download'),
 };
+const MAX_SIDE = 4096;  // longer side of the photos we deblur; larger ones are shrunk first
 const RUNTIME_NAMES = { wasm: 'WebAssembly + XNNPACK (CPU)', webgpu: 'WebGPU' };
 
 const demo = { state: 'loading', model: null, accelerator: null, tile: null, result: null, error: null, bytes: null };
@@ -115,9 +116,22 @@ async function runTile(data) {
 
 async function decode(file) {
   // no colour-space conversion: the model (and the Python reference) see the file's own pixel values
-  const bitmap = await createImageBitmap(file, {
-    colorSpaceConversion: 'none', premultiplyAlpha: 'none', imageOrientation: 'from-image',
-  });
+  const options = { colorSpaceConversion: 'none', premultiplyAlpha: 'none', imageOrientation: 'from-image' };
+  let bitmap = await createImageBitmap(file, options);
+  const longSide = Math.max(bitmap.width, bitmap.height);
+  if (longSide > MAX_SIDE) {
+    // a 24 MP photo would be ~400 tiles and gigabytes of buffers: shrink it, and say so
+    const scale = MAX_SIDE / longSide;
+    const resized = await createImageBitmap(bitmap, {
+      ...options, resizeWidth: Math.round(bitmap.width * scale), resizeHeight: Math.round(bitmap.height * scale),
+      resizeQuality: 'high',
+    });
+    demo.resizedFrom = [bitmap.width, bitmap.height];
+    bitmap.close();
+    bitmap = resized;
+  } else {
+    demo.resizedFrom = null;
+  }
   const { width, height } = bitmap;
   ui.before.width = width;
   ui.before.height = height;
@@ -184,7 +198,8 @@ async function deblurFile(file) {
   ui.progress.hidden = true;
   ui.compare.hidden = false;
   const seconds = (ms / 1000).toFixed(ms < 10000 ? 2 : 1);
-  ui.time.textContent = `${image.width}×${image.height} deblurred in ${seconds} s (${plan.count} tiles, ${RUNTIME_NAMES[demo.accelerator]})`;
+  const shrunk = demo.resizedFrom ? ` (shrunk from ${demo.resizedFrom[0]}×${demo.resizedFrom[1]})` : '';
+  ui.time.textContent = `${image.width}×${image.height}${shrunk} deblurred in ${seconds} s (${plan.count} tiles, ${RUNTIME_NAMES[demo.accelerator]})`;
   ui.after.toBlob((blob) => {
     if (ui.download.href.startsWith('blob:')) URL.revokeObjectURL(ui.download.href);
     ui.download.href = URL.createObjectURL(blob);

@@ -74,8 +74,9 @@ export async function deblurTiled(image, tileH, tileW, runTile, options = {}) {
   const scale = (hi - lo) / 255;
   const plan = planTiles(height, width, tileH, tileW, overlap, margin);
   const { paddedH, paddedW } = plan;
-  const acc = new Float64Array(height * width * 3);
-  const wsum = new Float64Array(height * width);
+  // float32 accumulators: a 4096x2730 photo needs 180 MB instead of 360 MB, at ~1e-7 relative error
+  const acc = new Float32Array(height * width * 3);
+  const wsum = new Float32Array(height * width);
   const tile = new Float32Array(tileH * tileW * 3);
   const wy = new Float64Array(tileH);
   const wx = new Float64Array(tileW);
