@@ -1,0 +1,432 @@
+"""Throughput of the full DeblurGAN training iteration (5 critic + 1 generator update) on the current backend.
+
+One iteration is what `deblur-tf train` runs per step: generator forward, `n_critic` critic updates with the
+WGAN-GP gradient penalty (double backward), one generator update through the critic plus the VGG16 block3
+perceptual loss. The GAN is built by `deblur_tf.train_loop.build_gan` from the `deblurgan-synthetic` pipeline
+with the overrides below, so it is the object training uses, not a re-implementation.
+
+What is timed, and why:
+
+- The batch is random data placed on the device once, before timing: the figure is the step, not the data
+  pipeline (docs/BENCHMARKS.md "Data pipelines" shows the pipeline delivers more than the step consumes).
+- JAX: the step is `jax.jit(gan.train_step, donate_argnums=0)`, exactly how Keras' JAX trainer compiles it
+  (the whole 5+1 iteration is one XLA program; the state buffers are donated, so nothing is copied between
+  iterations). The compiled executable is called in a loop with the state threaded through, and the host
+  waits only at the end of each timed window, so dispatch overlaps the device. `--modes train_on_batch`
+  adds the same measurement through `model.train_on_batch` (what `deblur-tf train` calls: it syncs logs
+  to the host every step), to show the trainer's per-step overhead.
+- TensorFlow: `tf.function(gan.train_step, jit_compile=...)` called in a loop, host sync at window ends.
+- Warm-up iterations (compilation included) are excluded; the figure is the median over `--windows` windows
+  of `--steps` iterations each. Compile time is measured separately (JAX: `lower()` + `compile()`).
+
+FLOPs per iteration, two ways (both printed; TFLOP/s uses XLA's when available):
+
+- `flops_xla`: XLA's cost analysis of the step (`jax.jit(gan.train_step).lower(...).cost_analysis()`). XLA
+  counts a `while` loop's body once, whatever its trip count, and the critic updates are a `fori_loop`, so
+  the step is traced a second time with `jax.lax.fori_loop` replaced by a Python loop (the same computation,
+  unrolled) and that program's HLO is analysed (lowered only: no compile, nothing run).
+  `flops_xla_compiled_loop_once` is the compiled program's own figure (critic update counted once), kept as
+  a cross-check of the unoptimised-HLO count.
+- `flops_hand`: per-layer conv MACs from `deblur_tf.models.count_flops` (FLOPs = 2 x MACs) with forward = 1x
+  and backward (input + weight gradients) = 2x. Per sample, with G, D, V the forward FLOPs of generator,
+  critic and VGG features: generator forward 1G + backward 2G; per critic update: D on real and fake forward
+  2D + backward 4D, gradient penalty at the interpolate forward 1D + input gradient 1D + the backward of those
+  two for the weights 4D (double backward) = 12D; generator update: D forward + input gradient on the fake 2D,
+  VGG on sharp and fake forward 2V + input gradient 1V. Total = 3G + 12 n_critic D + 2D + 3V.
+
+Prints one JSON line per configuration (precision x convs_per_block); `--jsonl FILE` appends them to a file.
+
+    KERAS_BACKEND=jax python benchmarks/train_step.py                                # the GPU figures
+    KERAS_BACKEND=jax python benchmarks/train_step.py --precision float32,mixed_bfloat16 --convs-per-block 1,2
+    KERAS_BACKEND=jax python benchmarks/train_step.py --size 64 --batch 2 --ngf 16 --ndf 16 --steps 2 --windows 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import itertools
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DEFAULT_VGG = "../shared/weights/vgg16_imagenet_block3.npz"
+# dense peak TFLOP/s of an H100 SXM: bf16 tensor cores 989.5 (a large matmul reaches ~800 in practice);
+# float32 without tensor cores 66.9 (JAX runs float32 convolutions as TF32 on tensor cores unless
+# --matmul-precision highest, so a float32 figure against 67 can exceed 100%)
+DEFAULT_PEAKS = {"float32": 67.0, "mixed_bfloat16": 990.0}
+
+
+def parse_peaks(text: str | None) -> dict[str, float]:
+    """'990' (every precision) or 'float32=67,mixed_bfloat16=990'."""
+    if not text:
+        return dict(DEFAULT_PEAKS)
+    if "=" not in text:
+        return {p: float(text) for p in DEFAULT_PEAKS}
+    out = dict(DEFAULT_PEAKS)
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        if key.strip() not in DEFAULT_PEAKS:
+            raise SystemExit(f"--peak-tflops: unknown precision {key!r}; use float32= or mixed_bfloat16=")
+        out[key.strip()] = float(value)
+    return out
+
+
+def device_name() -> str:
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        d = jax.devices()[0]
+        return f"{d.platform}:{getattr(d, 'device_kind', '')} x{len(jax.devices())}"
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return f"gpu:{details.get('device_name', 'GPU')} x{len(gpus)}"
+    return f"cpu:{platform.processor() or platform.machine()}"
+
+
+def make_config(args, precision: str, convs: int, n_critic: int | None = None):
+    from deblur_tf.config import load_pipeline
+
+    overrides = [
+        f"generator.convs_per_block={convs}",
+        f"generator.ngf={args.ngf}",
+        f"generator.upsample=\"{args.upsample}\"",
+        f"critic.ndf={args.ndf}",
+        f"train.precision=\"{precision}\"",
+        f"data.batch_size={args.batch}",
+        f"data.crop={args.size}",
+        f"loss.vgg_weights=\"{args.vgg_weights}\"",
+        f"optim.n_critic={n_critic or args.n_critic}",
+        f"train.seed={args.seed}",
+        *args.overrides,
+    ]
+    return load_pipeline(args.pipeline, overrides)
+
+
+def make_batch(cfg, kind: str, seed: int):
+    """Random (x, y, sample_weight) for `train_step`, in [-1, 1]; `synthetic` blurs on the device in the step."""
+    rng = np.random.default_rng(seed)
+    b, s = cfg.data.batch_size, cfg.data.crop
+    sharp = rng.uniform(-1.0, 1.0, (b, s, s, 3)).astype(np.float32)
+    if kind == "paired":
+        blurred = np.clip(sharp + rng.normal(0.0, 0.1, sharp.shape), -1, 1).astype(np.float32)
+        return (blurred, sharp, None)
+    k = cfg.data.kernel_size
+    kernel = rng.uniform(0.0, 1.0, (b, k, k)).astype(np.float32)
+    kernel /= kernel.sum(axis=(1, 2), keepdims=True)
+    noise = rng.uniform(0.0, 0.01, (b,)).astype(np.float32)
+    return ({"sharp": sharp, "kernel": kernel, "noise_std": noise}, None, None)
+
+
+def hand_flops(gan, size: int, n_critic: int) -> dict[str, float]:
+    """Per-sample forward FLOPs of the three networks and the iteration total (see module docstring)."""
+    from deblur_tf.models import count_flops
+
+    shape = (size, size, 3)
+    g = count_flops(gan.generator, shape)
+    d = count_flops(gan.critic, shape)
+    v = count_flops(gan.feature_extractor, shape) if gan.feature_extractor is not None else 0
+    per_sample = 3 * g + 12 * n_critic * d + 2 * d + 3 * v
+    return {"generator_fwd": g, "critic_fwd": d, "vgg_fwd": v, "per_sample": per_sample}
+
+
+def _xla_flops(cost) -> float | None:
+    if isinstance(cost, (list, tuple)):  # older JAX returned one dict per program
+        cost = cost[0] if cost else None
+    if not cost or "flops" not in cost:
+        return None
+    return float(cost["flops"])
+
+
+def _jax_state(gan):
+    return (
+        [v.value for v in gan.trainable_variables],
+        [v.value for v in gan.non_trainable_variables],
+        [v.value for v in gan.optimizer.variables],
+        [v.value for v in gan.metrics_variables],
+    )
+
+
+def _jax_sync_back(gan, state) -> None:
+    groups = (gan.trainable_variables, gan.non_trainable_variables, gan.optimizer.variables, gan.metrics_variables)
+    for variables, values in zip(groups, state, strict=True):
+        for var, value in zip(variables, values, strict=True):
+            var.assign(value)
+
+
+def windows_jax(run_one, sync, args) -> list[float]:
+    for _ in range(args.warmup):
+        run_one()
+    sync()
+    rates = []
+    for _ in range(args.windows):
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            run_one()
+        sync()
+        rates.append(args.steps / (time.perf_counter() - t0))
+    return rates
+
+
+def bench_jax_step(gan, batch, args) -> dict:
+    import jax
+
+    data = jax.tree_util.tree_map(jax.device_put, batch)
+    flops = None if args.no_xla_flops else xla_flops_unrolled(gan, data)  # before donation frees the state
+    step = jax.jit(gan.train_step, donate_argnums=0)  # as keras' JAX trainer (make_train_function)
+    t0 = time.perf_counter()
+    lowered = step.lower(_jax_state(gan), data)
+    compiled = lowered.compile()
+    compile_s = time.perf_counter() - t0
+    holder = {"state": _jax_state(gan), "logs": None}
+
+    def run_one():
+        holder["logs"], holder["state"] = compiled(holder["state"], data)
+
+    def sync():
+        jax.block_until_ready(holder["state"])
+
+    rates = windows_jax(run_one, sync, args)
+    _jax_sync_back(gan, holder["state"])
+    logs = {k: float(v) for k, v in holder["logs"].items()}
+    return {"rates": rates, "compile_s": compile_s, "logs": logs,
+            "flops_xla": flops, "flops_xla_compiled_loop_once": _xla_flops(compiled.cost_analysis())}
+
+
+def bench_train_on_batch(gan, batch, args) -> dict:
+    """Through `model.train_on_batch` (host sync of the logs every step), on device-resident arrays."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        batch = jax.tree_util.tree_map(jax.device_put, batch)
+    x, y, _ = batch
+    t0 = time.perf_counter()
+    logs = gan.train_on_batch(x, y, return_dict=True)
+    first_s = time.perf_counter() - t0
+
+    def run_one():
+        holder["logs"] = gan.train_on_batch(x, y, return_dict=True)
+
+    holder = {"logs": logs}
+    rates = windows_jax(run_one, lambda: None, args)
+    return {"rates": rates, "compile_s": first_s, "logs": {k: float(v) for k, v in holder["logs"].items()}}
+
+
+def bench_tf_step(gan, batch, args) -> dict:
+    import tensorflow as tf
+
+    jit = bool(gan.jit_compile) if args.tf_jit == "auto" else args.tf_jit == "true"
+    data = tf.nest.map_structure(lambda a: None if a is None else tf.constant(a), batch)
+    fn = tf.function(gan.train_step, jit_compile=jit)
+    t0 = time.perf_counter()
+    logs = fn(data)
+    {k: v.numpy() for k, v in logs.items()}
+    compile_s = time.perf_counter() - t0
+    holder = {"logs": logs}
+
+    def run_one():
+        holder["logs"] = fn(data)
+
+    def sync():
+        float(holder["logs"]["d_loss"])
+
+    rates = windows_jax(run_one, sync, args)
+    return {"rates": rates, "compile_s": compile_s, "logs": {k: float(v) for k, v in holder["logs"].items()},
+            "tf_jit_compile": jit}
+
+
+class _UnrolledForiLoop:
+    """Context: `jax.lax.fori_loop` replaced by a Python loop, so XLA's cost analysis sees every iteration.
+
+    The step looks `jax.lax.fori_loop` up when it is traced, so the program traced inside this context is the
+    same computation with the critic loop unrolled. Used only to count FLOPs, never to time.
+    """
+
+    def __enter__(self):
+        import jax
+
+        self._jax, self._orig = jax, jax.lax.fori_loop
+
+        def unrolled(lower, upper, body, init, **_):
+            val = init
+            for i in range(int(lower), int(upper)):
+                val = body(i, val)
+            return val
+
+        jax.lax.fori_loop = unrolled
+        return self
+
+    def __exit__(self, *exc):
+        self._jax.lax.fori_loop = self._orig
+        return False
+
+
+def xla_flops_unrolled(gan, data) -> float | None:
+    """XLA's FLOPs of the step with the critic loop unrolled (cost analysis of the lowered HLO; no compile)."""
+    import jax
+
+    with _UnrolledForiLoop():
+        lowered = jax.jit(gan.train_step).lower(_jax_state(gan), data)
+    return _xla_flops(lowered.cost_analysis())
+
+
+def run_config(args, precision: str, convs: int, mode: str, peaks: dict[str, float]) -> dict:
+    import keras
+
+    from deblur_tf.train_loop import build_gan
+
+    backend = keras.backend.backend()
+    keras.utils.clear_session()
+    cfg = make_config(args, precision, convs)
+    t0 = time.perf_counter()
+    gan = build_gan(cfg, pretrained_vgg=not args.random_vgg)
+    build_s = time.perf_counter() - t0
+    batch = make_batch(cfg, args.data, args.seed)
+    if mode == "train_on_batch":
+        res = bench_train_on_batch(gan, batch, args)
+    elif backend == "jax":
+        res = bench_jax_step(gan, batch, args)
+    else:
+        res = bench_tf_step(gan, batch, args)
+    flops = hand_flops(gan, args.size, args.n_critic)
+    params_g = int(sum(np.prod(v.shape) for v in gan.generator.trainable_weights))
+    del gan
+    rate = statistics.median(res["rates"])
+    out = {
+        "benchmark": "train_step",
+        "backend": backend,
+        "device": device_name(),
+        "mode": mode,
+        "precision": precision,
+        "convs_per_block": convs,
+        "generator_params": params_g,
+        "upsample": args.upsample,
+        "ngf": args.ngf,
+        "ndf": args.ndf,
+        "batch": args.batch,
+        "size": args.size,
+        "n_critic": args.n_critic,
+        "data": args.data,
+        "iters_per_s": round(rate, 4),
+        "img_per_s": round(rate * args.batch, 3),
+        "ms_per_iter": round(1000.0 / rate, 3),
+        "iters_per_s_windows": [round(r, 4) for r in res["rates"]],
+        "warmup": args.warmup,
+        "steps_per_window": args.steps,
+        "windows": args.windows,
+        "compile_s": round(res["compile_s"], 2),
+        "build_s": round(build_s, 2),
+        "flops_hand": flops["per_sample"] * args.batch,
+        "flops_hand_parts_per_sample": {k: v for k, v in flops.items() if k != "per_sample"},
+    }
+    for key in ("flops_xla", "flops_xla_compiled_loop_once", "tf_jit_compile"):
+        if key in res:
+            out[key] = res[key]
+    flops_used = out.get("flops_xla") or out["flops_hand"]
+    out["flops_method"] = "xla_cost_analysis_unrolled" if out.get("flops_xla") else "hand_per_layer"
+    out["flops_per_iter"] = flops_used
+    out["achieved_tflops"] = round(flops_used * rate / 1e12, 3)
+    out["achieved_tflops_hand"] = round(out["flops_hand"] * rate / 1e12, 3)
+    peak = peaks.get(precision)
+    out["peak_tflops"] = peak
+    out["fraction_of_peak"] = round(out["achieved_tflops"] / peak, 4) if peak else None
+    out["final_logs"] = {k: round(v, 5) for k, v in res["logs"].items()}
+    out["finite"] = bool(all(np.isfinite(v) for v in res["logs"].values()))
+    out["matmul_precision"] = args.matmul_precision
+    out["versions"] = versions()
+    out["date"] = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    out["host_load_avg_1m"] = round(os.getloadavg()[0], 2)
+    out["seed"] = args.seed
+    return out
+
+
+def versions() -> dict[str, str]:
+    import keras
+
+    v = {"python": platform.python_version(), "keras": keras.__version__}
+    for mod in ("jax", "jaxlib", "tensorflow"):
+        if mod in sys.modules:
+            v[mod] = getattr(sys.modules[mod], "__version__", "?")
+    return v
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--precision", default="mixed_bfloat16",
+                   help="comma list of float32, mixed_bfloat16 (default mixed_bfloat16)")
+    p.add_argument("--convs-per-block", default="1,2",
+                   help="comma list: 1 = the authors' code (6.07 M), 2 = the paper (11.4 M); default 1,2")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--size", type=int, default=256, help="square crop size (multiple of 8)")
+    p.add_argument("--ngf", type=int, default=64, help="generator width (64: the paper)")
+    p.add_argument("--ndf", type=int, default=64, help="critic width (64: the paper)")
+    p.add_argument("--n-critic", type=int, default=5)
+    p.add_argument("--upsample", default="transpose", choices=("transpose", "resize"),
+                   help="generator upsampling (transpose: the paper and the PyTorch reference)")
+    p.add_argument("--steps", type=int, default=20, help="iterations per timed window")
+    p.add_argument("--windows", type=int, default=5, help="timed windows; the median is reported")
+    p.add_argument("--warmup", type=int, default=3, help="untimed iterations after compilation")
+    p.add_argument("--data", default="paired", choices=("paired", "synthetic"),
+                   help="paired: (blurred, sharp) batch; synthetic: {sharp, kernel, noise_std}, blurred in the step")
+    p.add_argument("--vgg-weights", default=DEFAULT_VGG, help=f"VGG16 block3 npz (default {DEFAULT_VGG})")
+    p.add_argument("--random-vgg", action="store_true", help="random VGG weights (no npz needed; same speed)")
+    p.add_argument("--peak-tflops", default=None,
+                   help="device peak for the fraction: one number, or float32=67,mixed_bfloat16=990 (the default: "
+                        "H100 SXM dense)")
+    p.add_argument("--modes", default="step", help="comma list of step (compiled loop), train_on_batch")
+    p.add_argument("--matmul-precision", default="default", choices=("default", "high", "highest"),
+                   help="JAX: jax_default_matmul_precision (default lets XLA use TF32 for float32 on GPUs)")
+    p.add_argument("--no-xla-flops", action="store_true", help="JAX: skip tracing the unrolled step for XLA flops")
+    p.add_argument("--tf-jit", default="auto", choices=("auto", "true", "false"),
+                   help="TensorFlow: jit_compile of the step (auto: Keras' choice, off on CPU-only machines)")
+    p.add_argument("--pipeline", default="deblurgan-synthetic", help="pipeline the GAN is built from")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="extra pipeline override (repeatable)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jsonl", default=None, help="also append each JSON line to this file")
+    args = p.parse_args(argv)
+
+    import keras
+
+    if keras.backend.backend() == "jax" and args.matmul_precision != "default":
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", args.matmul_precision)
+    precisions = [s.strip() for s in args.precision.split(",") if s.strip()]
+    convs = [int(s) for s in args.convs_per_block.split(",") if s.strip()]
+    modes = [s.strip() for s in args.modes.split(",") if s.strip()]
+    for m in modes:
+        if m not in ("step", "train_on_batch"):
+            raise SystemExit(f"--modes: unknown mode {m!r}; use step and/or train_on_batch")
+    if not args.random_vgg and not (ROOT / args.vgg_weights).exists() and not Path(args.vgg_weights).exists():
+        raise SystemExit(f"--vgg-weights {args.vgg_weights}: not found (relative paths are from the repository "
+                         "root); give the npz path or --random-vgg")
+    peaks = parse_peaks(args.peak_tflops)
+    for precision, c, mode in itertools.product(precisions, convs, modes):
+        result = run_config(args, precision, c, mode, peaks)
+        line = json.dumps(result)
+        print(line, flush=True)
+        if args.jsonl:
+            with open(args.jsonl, "a") as f:
+                f.write(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
