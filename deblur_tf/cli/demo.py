@@ -7,7 +7,7 @@ any static host (GitHub Pages, nginx, `python -m http.server`) can serve the bui
 WebAssembly compile.
 
 The model: `--tflite FILE` as is, or a `--model` (shipped name, path; default: the shipped default model)
-converted here to a fixed-size fp32 `.tflite` with `deblur_tf.export.convert_tflite`. The page's JavaScript
+converted here to a fixed-size `.tflite` (fp16 weights by default) with `deblur_tf.export.convert_tflite`. The page's JavaScript
 comes from npm (`@litertjs/core`), installed with `npm ci` in export/web: the demo needs a source checkout
 and Node.js.
 """
@@ -68,8 +68,13 @@ def _check_tflite(path: Path) -> Path:
     return path
 
 
-def model_to_tflite(model: str | None, size: tuple[int, int], out_dir: Path) -> tuple[Path, str]:
-    """A fixed-size fp32 `.tflite` of `model` (shipped name or path; None: the default) in `out_dir`."""
+def model_to_tflite(model: str | None, size: tuple[int, int], out_dir: Path, fmt: str = "tflite-fp16"
+                    ) -> tuple[Path, str]:
+    """A fixed-size `.tflite` of `model` (shipped name or path; None: the default) in `out_dir`.
+
+    fp16 weights by default: half the download (the paper's generator is 45 MB in fp32), float32 I/O and
+    compute, and outputs within a fraction of an 8-bit level of fp32 (docs/DEPLOY.md).
+    """
     from deblur_tf.zoo import load_model
 
     if model is not None and str(model).lower().endswith(".tflite"):
@@ -84,9 +89,9 @@ def model_to_tflite(model: str | None, size: tuple[int, int], out_dir: Path) -> 
                           "KERAS_BACKEND=tensorflow, or pass an exported file with --tflite")
     from deblur_tf.export import convert_tflite, tflite_filename
 
-    path = out_dir / tflite_filename(loaded.name, size, "tflite-fp32")
+    path = out_dir / tflite_filename(loaded.name, size, fmt)
     click.echo(f"converting {loaded.name} to {path.name} ...", err=True)
-    path.write_bytes(convert_tflite(loaded.keras_model, "tflite-fp32", size))
+    path.write_bytes(convert_tflite(loaded.keras_model, fmt, size))
     return path, loaded.name
 
 
@@ -167,11 +172,13 @@ def _parse_size(text: str) -> tuple[int, int]:
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--model", "model", default=None, metavar="NAME|PATH",
               help="Shipped model name or a model file/folder (default: the shipped default model); converted "
-                   "to a fixed-size fp32 .tflite here.")
+                   "to a fixed-size .tflite here (see --format, --input-size).")
 @click.option("--tflite", "tflite", type=click.Path(path_type=Path), default=None,
               help="Serve this .tflite file as is (e.g. one written by `deblur-tf export`).")
 @click.option("--input-size", default="256x256", show_default=True, metavar="HxW",
               help="Tile size of the converted model (with --model); the page tiles larger photos.")
+@click.option("--format", "fmt", type=click.Choice(["tflite-fp16", "tflite-fp32"]), default="tflite-fp16",
+              show_default=True, help="Weights of the converted model (with --model): fp16 halves the download.")
 @click.option("--range", "value_range", default="0,1", show_default=True, metavar="LO,HI",
               help="Float value range of the model's input/output: 0,1 for `deblur-tf export` files, -1,1 for a "
                    "bare generator.")
@@ -183,7 +190,7 @@ def _parse_size(text: str) -> tuple[int, int]:
 @click.option("--build-only", is_flag=True, help="Build the site into --out and exit without serving.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default web browser.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
-def demo(model: str | None, tflite: Path | None, input_size: str, value_range: str, out: Path | None,
+def demo(model: str | None, tflite: Path | None, input_size: str, fmt: str, value_range: str, out: Path | None,
          overwrite: bool, host: str, port: int, build_only: bool, open_browser: bool, verbose: bool) -> None:
     """Build the in-browser deblurring demo and serve it on localhost.
 
@@ -209,7 +216,7 @@ def demo(model: str | None, tflite: Path | None, input_size: str, value_range: s
         if tflite is not None:
             path, name = _check_tflite(tflite), tflite.stem
         else:
-            path, name = model_to_tflite(model, size, Path(tmp.name))
+            path, name = model_to_tflite(model, size, Path(tmp.name), fmt)
         site = build_site(path, out if out is not None else Path(tmp.name) / "site", name, lo_hi, overwrite)
         click.echo(f"built the demo in {site}", err=True)
         if build_only:
