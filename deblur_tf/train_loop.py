@@ -485,6 +485,8 @@ def run_training(
                disable=not progress, dynamic_ncols=True)
     try:
         with _StopFlag() as stop:
+            echo(f"training steps {start_step + 1}..{end_step} of {cfg.train.steps} "
+                 "(Ctrl-C: checkpoint and stop)")
             while step < end_step:
                 logs = train_on(gan, feed.get())
                 step += 1

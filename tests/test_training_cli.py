@@ -53,7 +53,7 @@ RUN_CLI = textwrap.dedent(
 )
 
 
-def run_cli(args: list[str], tmp_path: Path, shared: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+def cli_command(args: list[str], tmp_path: Path, shared: Path) -> tuple[list[str], dict[str, str]]:
     backend = keras.backend.backend()
     block = backend == "jax"
     code = (BLOCK_TENSORFLOW if block else "") + RUN_CLI.format(block=block)
@@ -66,8 +66,30 @@ def run_cli(args: list[str], tmp_path: Path, shared: Path, timeout: int = 600) -
         # the resumed process finds the compiled step of the first one
         "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"),
     }
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return [sys.executable, "-c", code, *args], env
+
+
+def run_cli(args: list[str], tmp_path: Path, shared: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    cmd, env = cli_command(args, tmp_path, shared)
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def interrupt_cli(args: list[str], tmp_path: Path, shared: Path, timeout: int = 600) -> tuple[int, str]:
+    """Run the CLI and press Ctrl-C (SIGINT) as soon as its training loop has started."""
+    cmd, env = cli_command(args, tmp_path, shared)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = []
+    try:
+        for line in proc.stderr:
+            err.append(line)
+            if line.startswith("training steps"):
+                proc.send_signal(signal.SIGINT)
+                break
+        rest_out, rest_err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, "".join(err) + rest_err
 
 
 def log_steps(run: Path) -> list[int]:
@@ -87,19 +109,25 @@ def test_smoke_trains_checkpoints_and_resumes_from_the_cli(tmp_path, shared):
     for name in ("config.toml", "generator.json", "generator.weights.h5"):
         assert (run / name).is_file(), name
 
-    second = run_cli(["train", "--out", str(run), "--resume", "--no-progress"], tmp_path, shared)
+    # Ctrl-C while resuming: the step in flight completes, a checkpoint is saved, exit status 130
+    code, err = interrupt_cli(["train", "--out", str(run), "--resume", "--no-progress"], tmp_path, shared)
+    assert code == 130, err[-3000:]
+    assert "resuming" in err and "from step 3" in err and "interrupted: saved checkpoint at step 4" in err
+    assert (run / "checkpoints" / "step_00000004" / "state.json").is_file()
+
+    third = run_cli(["train", "--out", str(run), "--resume", "--no-progress"], tmp_path, shared)
     elapsed = time.perf_counter() - t0
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert "resuming" in second.stderr and "from step 3" in second.stderr
-    assert "step 6/6" in second.stdout
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert "from step 4" in third.stderr and "step 6/6" in third.stdout
     state = json.loads((run / "checkpoints" / "step_00000006" / "state.json").read_text())
     assert state["step"] == 6 and state["backend"] == keras.backend.backend()
+    assert [p.name for p in sorted((run / "checkpoints").iterdir())] == ["step_00000004", "step_00000006"]  # keep 2
     steps = log_steps(run)
     assert steps == sorted(steps) and max(steps) == 6
     with open(run / "log.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert any(r["val_psnr"] for r in rows) and all(np.isfinite(float(r["d_loss"])) for r in rows if r["d_loss"])
-    # the last lr is 0: the schedule (3 constant + 3 decay steps) ran to its end across the two processes
+    # the last lr is 0: the schedule (3 constant + 3 decay steps) ran to its end across the processes
     assert float([r for r in rows if r["lr"]][-1]["lr"]) == pytest.approx(0.0, abs=1e-12)
 
     # the run directory is all another tool needs to rebuild the generator
@@ -111,9 +139,13 @@ def test_smoke_trains_checkpoints_and_resumes_from_the_cli(tmp_path, shared):
     out = np.asarray(gen.predict(np.zeros((1, 32, 32, 3), "float32"), verbose=0))
     assert out.shape == (1, 32, 32, 3) and np.isfinite(out).all()
 
-    # nothing left to do: a further --resume says so and changes nothing
-    again = run_cli(["train", "--out", str(run), "--resume", "--no-progress"], tmp_path, shared)
-    assert again.returncode == 0 and "nothing to do" in again.stderr
+    # nothing left to do: a further --resume says so and trains nothing
+    from deblur_tf.train_loop import resolve_run_config, run_training
+
+    said = []
+    summary = run_training(resolve_run_config(run, None, (), resume=True), run, resume=True, echo=said.append)
+    assert summary["end_step"] == 6 and any("nothing to do" in m for m in said)
+    assert max(log_steps(run)) == 6
     print(f"smoke train + resume from the CLI: {elapsed:.1f} s ({keras.backend.backend()})")
 
 

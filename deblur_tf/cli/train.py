@@ -77,12 +77,12 @@ def train(pipeline, out, resume, steps, overrides, dry_run, overwrite, no_progre
         run_training,
     )
 
-    enable_jax_compile_cache()
     cfg = resolve_run_config(out, pipeline, tuple(overrides), resume)
     if dry_run:
         click.echo(dry_run_report(cfg))
         return
     prepare_run_dir(out, resume, overwrite)
+    enable_jax_compile_cache()
     click.echo(f"training {cfg.name} -> {out}", err=True)
     summary = run_training(cfg, out, resume=resume, max_steps=steps, progress=not no_progress,
                            echo=lambda m: click.echo(m, err=True))
