@@ -54,7 +54,7 @@ def test_synthetic_mode_writes_all_outputs(tmp_path, sharp_dir, shared):
     assert summary["synthetic"]["noise_std"] == 0.005 and summary["gamma"] == 2.2
     means = {m: np.mean([float(x["psnr"]) for x in rows if x["method"] == m]) for m in summary["methods"]}
     for m, v in summary["methods"].items():
-        assert v["images"] == 3 and v["psnr"] == pytest.approx(means[m])
+        assert v["images"] == 3 and v["psnr"] == pytest.approx(means[m], abs=1e-3)  # CSV keeps 6 digits
     # with the true kernel and little noise the classical filters must beat the blurred input
     assert summary["methods"]["wiener"]["psnr"] > summary["methods"]["blurred"]["psnr"]
     md = (out / "summary.md").read_text()
