@@ -10,6 +10,7 @@ camera-shake kernel (seed 0).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from datetime import UTC, datetime
@@ -67,13 +68,15 @@ def main() -> None:
         (f"mobile generator, {2 * args.size}² whole", lambda: Deblurrer(mobile, 8, tile=None)(big), 4 * mp),
         (f"mobile generator, {2 * args.size}² in 512 tiles", lambda: Deblurrer(mobile, 8, tile=512)(big), 4 * mp),
     ]
-    print(f"{_cpu_name()}, {keras.backend.backend()} backend, "
-          f"{datetime.now(UTC):%Y-%m-%d}, median of {args.repeats} after one warm-up, {args.size}x{args.size} input\n")
+    print(f"{_cpu_name()} ({os.cpu_count()} cores), {keras.backend.backend()} backend, "
+          f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, median of {args.repeats} after one warm-up, "
+          f"{args.size}x{args.size} input, load average before: {os.getloadavg()[0]:.1f}\n")
     print("| step | seconds | seconds / megapixel |")
     print("| --- | ---: | ---: |")
     for name, fn, mpx in cases:
         t = median_time(fn, args.repeats)
         print(f"| {name} | {t:.3f} | {t / mpx:.3f} |", flush=True)
+    print(f"\nload average after: {os.getloadavg()[0]:.1f} (other jobs on the machine slow every figure)")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ a 24-megapixel photo does not fit through it in one piece on a phone-sized (or C
 
 - the image is reflect-padded up to the multiple and cropped back afterwards (reflection, not zeros, so the
   network sees no artificial black frame and the border pixels are not darkened);
-- an image larger than `tile` in either side is cut into overlapping tiles of `tile` x `tile` pixels, run in
-  batches, and blended back with feathered weights: each tile's weight is 0 for the outermost `overlap // 4`
+- an image larger than `tile` in either side is cut into overlapping tiles of at most `tile` x `tile` pixels
+  (as few as cover it with at least `overlap` pixels shared, all the same size), run in batches, and blended back with feathered weights: each tile's weight is 0 for the outermost `overlap // 4`
   pixels of an inner edge (where zero padding inside the network makes the output unreliable), rises linearly
   across the rest of the overlap and is 1 inside. Weights are normalised by their sum, so the blend is exact
   where tiles agree and seam-free where they do not. Image borders are not feathered (no neighbour there).
@@ -18,6 +18,7 @@ enough for the difference to stay small, and the feathering hides the rest.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -48,14 +49,18 @@ def pad_to_multiple(img: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[i
     return np.pad(img, ((0, ph), (0, pw), (0, 0)), mode=mode), (h, w)
 
 
-def _starts(size: int, tile: int, overlap: int) -> list[int]:
-    """Tile origins along one axis: step tile - overlap, the last tile flush with the end."""
+def _axis_tiles(size: int, tile: int, overlap: int, multiple: int) -> tuple[int, list[int]]:
+    """Tile length and origins along one axis: as few tiles as the overlap allows, spread evenly.
+
+    Tiles shrink to just cover the axis (n tiles of ceil((size + (n-1) * overlap) / n), rounded up to the
+    multiple) instead of a last tile pushed flush against the end, which for 1024 pixels in 512-pixel tiles
+    would compute 1536 pixels where 1088 suffice.
+    """
     if size <= tile:
-        return [0]
-    step = tile - overlap
-    starts = list(range(0, size - tile, step))
-    starts.append(size - tile)
-    return starts
+        return size, [0]
+    n = math.ceil((size - overlap) / (tile - overlap))
+    length = min(tile, math.ceil((size + (n - 1) * overlap) / n / multiple) * multiple)
+    return length, [round(i * (size - length) / (n - 1)) for i in range(n)]
 
 
 def _feather(length: int, overlap: int, ramp_start: bool, ramp_end: bool) -> np.ndarray:
@@ -115,10 +120,10 @@ class Deblurrer:
         return (out + 1.0) * 0.5
 
     def _tiles(self, shape: tuple[int, int]) -> Iterator[tuple[int, int, int, int]]:
-        h, w = shape
-        th, tw = min(self.tile, h), min(self.tile, w)  # type: ignore[type-var]
-        for y in _starts(h, th, self.overlap):
-            for x in _starts(w, tw, self.overlap):
+        th, ys = _axis_tiles(shape[0], self.tile, self.overlap, self.multiple)  # type: ignore[arg-type]
+        tw, xs = _axis_tiles(shape[1], self.tile, self.overlap, self.multiple)  # type: ignore[arg-type]
+        for y in ys:
+            for x in xs:
                 yield y, x, th, tw
 
     def __call__(self, img01: np.ndarray) -> np.ndarray:

@@ -61,7 +61,21 @@ def test_any_size_comes_back_same_size():
     out2 = Deblurrer(predict, multiple=8, tile=128, overlap=32)(img2)
     assert out2.shape == (301, 517, 3)
     np.testing.assert_allclose(out2, img2, atol=1e-6)  # tiles of an identity model blend back exactly
-    assert len(calls) > 2 and all(c[1:3] == (128, 128) for c in calls[1:])
+    tiles = calls[1:]
+    assert len(tiles) > 2 and all(8 <= t <= 128 and t % 8 == 0 for c in tiles for t in c[1:3])
+
+
+@pytest.mark.parametrize("size,tile,overlap", [(1024, 512, 32), (520, 128, 32), (1000, 256, 48), (300, 64, 16)])
+def test_tile_layout_covers_with_overlap_and_little_waste(size, tile, overlap):
+    from deblur_tf.inference import _axis_tiles
+
+    length, starts = _axis_tiles(size, tile, overlap, 4)
+    assert length <= tile and length % 4 == 0
+    assert starts[0] == 0 and starts[-1] + length == size
+    assert all(a + length - b >= overlap for a, b in zip(starts, starts[1:], strict=False))
+    n = len(starts)
+    assert (n - 1) * (tile - overlap) < size - overlap  # no more tiles than needed
+    assert n * length <= size + (n - 1) * overlap + 4 * n  # tiles shrink to fit instead of piling up at the end
 
 
 def test_tiled_equals_untiled_without_seams():
