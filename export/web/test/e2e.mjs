@@ -6,7 +6,7 @@
 //   node test/e2e.mjs --fixture DIR --artifacts DIR [--accelerator auto|wasm|webgpu] [--gpu none|swiftshader]
 //                     [--repeat N] [--name browser_demo]
 //
-// DIR (from reference.py) holds model.tflite, input.png, input.rgb, reference.rgb, reference.json.
+// DIR (from reference.py) holds reference.json (naming the .tflite), input.png, input.rgb, reference.rgb, reference.json.
 // Env: DEBLUR_TF (the CLI, default `deblur-tf`), CHROMIUM (default /usr/bin/chromium).
 
 import { spawn } from 'node:child_process';

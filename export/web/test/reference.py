@@ -10,7 +10,7 @@ The tiling below mirrors export/web/src/tiling.js exactly (same window offsets, 
 the browser test compares the two outputs, so a bug in either shows up as a low PSNR.
 
 Usage: python export/web/test/reference.py --image IMG --out DIR [--tflite MODEL] [--crop HxW]
-writes DIR/model.tflite (unless --tflite), DIR/input.png and DIR/input.rgb (the pixels fed to the page),
+writes DIR/tiny_fixture_256x256.tflite (unless --tflite), DIR/input.png and DIR/input.rgb (the pixels fed to the page),
 DIR/reference.rgb (LiteRT Python's output, raw uint8 HxWx3),
 DIR/reference.json (size, tiles, seed, timings).
 """
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tflite = args.tflite
     if tflite is None:
-        tflite = args.out / "model.tflite"
+        tflite = args.out / "tiny_fixture_256x256.tflite"
         make_tiny_tflite(tflite)
     value_range = tuple(float(v) for v in args.range.split(","))
     runs = []
