@@ -693,13 +693,16 @@ def export_all(
     ]
     bar = tqdm(steps, desc="export", unit="artifact", disable=log is None)
     calibration: dict[tuple[int, int], list[np.ndarray]] = {}
-    import tensorflow as _tf_version_probe  # noqa: F401 - TF is required past this point except for keras-only
+    import keras
 
-    tf_runtime = f"TensorFlow {_tf_version_probe.__version__} ({os.cpu_count()} cores)"
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf_runtime = f"TensorFlow {tf.__version__} ({os.cpu_count()} cores)"
+    else:  # keras-only export under JAX (checked above): TensorFlow may not even be installed
+        tf_runtime = f"{keras.backend.backend()} backend ({os.cpu_count()} cores)"
     for step in bar:
         if step == "keras":
-            import keras
-
             bar.set_postfix_str("keras")
             path = export_keras(model, out / f"{name}.keras", overwrite=overwrite)
             reloaded = keras.saving.load_model(path)
@@ -740,8 +743,6 @@ def export_all(
                              f"{litert_version()}, XNNPACK, {threads} threads",
                              int8_threshold if fmt in INT8_FORMATS else float_threshold,
                              agreement(s, outs), gt_psnr(s, outs), lat, _size_of(path)))
-
-    import keras
 
     report = {
         "model": name,

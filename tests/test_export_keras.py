@@ -91,3 +91,18 @@ def test_export_keras_refuses_overwrite_and_bad_suffix(saved, tmp_path):
         export_keras(model, tmp_path / "model.h5")
     export_keras(model, path, overwrite=True)
     assert path.is_file() and not list(path.parent.glob(".tmp-*"))
+
+
+def test_export_all_writes_and_verifies_keras_under_any_backend(saved, tmp_path):
+    from deblur_tf.export import export_all
+
+    model, _, _ = saved
+    report = export_all(model, tmp_path / "out", formats=["keras"], input_sizes=[(32, 32)], name="tiny",
+                        eval_dir=None, eval_count=1, latency_runs=1, log=None)
+    (row,) = report["artifacts"]
+    assert row["format"] == "keras" and row["passed"] and row["psnr_vs_keras_db"] == float("inf")
+    assert (tmp_path / "out" / "tiny.keras").is_file() and (tmp_path / "out" / "report.json").is_file()
+    assert report["backend"] == keras.backend.backend()
+    if keras.backend.backend() != "tensorflow":  # the other formats are TensorFlow graphs: say how to get them
+        with pytest.raises(DeblurError, match="KERAS_BACKEND=tensorflow"):
+            export_all(model, tmp_path / "sm", formats=["savedmodel"], log=None)
