@@ -30,6 +30,8 @@ if ! command -v npm >/dev/null; then
 fi
 echo "== npm ci (export/web)"
 (cd export/web && npm ci --no-audit --no-fund --loglevel=error)
+echo "== unit tests of the page's tiling (node --test)"
+node --test export/web/test/tiling.test.mjs
 
 if [ ! -x .venv/bin/python ]; then
   PY=${PYTHON:-python3.11}
