@@ -293,6 +293,9 @@ class DeblurGAN(keras.Model):
         critic_vars = self.critic.trainable_variables
         gen_vars = self.generator.trainable_variables
         feats_real = self._features(sharp)
+        # under tf.distribute the optimizers SUM the replicas' gradients: dividing each replica's mean loss by
+        # the replica count makes the update that of the mean over the global batch (deblur_tf.distributed)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
 
         with tf.GradientTape() as g_tape:
             fake = _f32(self.generator(blurred, training=True))
@@ -309,13 +312,15 @@ class DeblurGAN(keras.Model):
                                 lambda x: self.critic(x, training=True), sharp, fake_d, alpha, self.gp_mode
                             )
                         d_total, d_adv = self._critic_objective(d_real, d_fake, gp)
-                    d_grads = d_tape.gradient(d_total, critic_vars)
+                        d_scaled = d_total / replicas if replicas > 1 else d_total
+                    d_grads = d_tape.gradient(d_scaled, critic_vars)
                     self.d_optimizer.apply_gradients(zip(d_grads, critic_vars, strict=True))
             d_fake_g = self.critic(fake, training=True)
             d_real_g = self.critic(sharp, training=True) if self._needs_real_score_for_generator() else None
             feats_fake = self._features(fake)
             g_total, parts = self._generator_objective(fake, sharp, d_fake_g, d_real_g, feats_fake, feats_real)
-        g_grads = g_tape.gradient(g_total, gen_vars)
+            g_scaled = g_total / replicas if replicas > 1 else g_total
+        g_grads = g_tape.gradient(g_scaled, gen_vars)
         self.optimizer.apply_gradients(zip(g_grads, gen_vars, strict=True))
 
         values = {"d_loss": d_total, "gp": gp, **parts, "psnr": batch_psnr(fake, sharp)}
