@@ -185,17 +185,29 @@ def _count(output: str, what: str) -> int:
     return int(line.split(":")[1].split("trainable")[0].replace(",", "").strip())
 
 
-def test_dry_run_prints_the_papers_parameter_counts(tmp_path):
+def test_dry_run_prints_the_papers_parameter_counts(tmp_path, shared):
     out = tmp_path / "never-created"
-    result = CliRunner().invoke(main, ["train", "-p", "deblurgan-paper", "-o", str(out), "--dry-run"])
+    # 19 photos decode fast (the smallest is 228 px: crop 224)
+    small_data = ["--set", f"data.train_dir={shared / 'data/sharp/val'}", "--set", "data.crop=224"]
+    result = CliRunner().invoke(main, ["train", "-p", "deblurgan-synthetic", "-o", str(out), "--dry-run", *small_data])
     assert result.exit_code == 0, result.output
     assert _count(result.output, "generator") == pytest.approx(11.4e6, rel=0.005)
     assert _count(result.output, "critic") == pytest.approx(2.76e6, rel=0.005)
+    assert "training data: SyntheticPairs" in result.output and "images=19" in result.output
     assert "[optim]" in result.output and "n_critic = 5" in result.output  # the resolved config
     assert not out.exists()
-    one = CliRunner().invoke(main, ["train", "-p", "deblurgan-paper", "-o", str(out), "--dry-run",
+    one = CliRunner().invoke(main, ["train", "-p", "deblurgan-synthetic", "-o", str(out), "--dry-run", *small_data,
                                     "--set", "generator.convs_per_block=1"])
     assert _count(one.output, "generator") == pytest.approx(6.07e6, rel=0.005)
+
+
+def test_dry_run_reports_missing_data(tmp_path):
+    """The paper pipeline's GoPro path is a placeholder: the dry run says so (exit 2) and still counts."""
+    result = CliRunner().invoke(main, ["train", "-p", "deblurgan-paper", "-o", str(tmp_path / "r"), "--dry-run",
+                                       "--set", f"data.train_dir={tmp_path / 'no-gopro'}"])
+    assert result.exit_code == 2
+    assert "data: ERROR" in result.output and "no-gopro" in result.output
+    assert _count(result.output, "generator") == pytest.approx(11.4e6, rel=0.005)
 
 
 def test_first_ctrl_c_asks_to_stop_second_aborts():

@@ -18,8 +18,8 @@ def _count(model) -> int:
     return int(sum(np.prod(v.shape) for v in model.trainable_weights))
 
 
-def dry_run_report(cfg) -> str:
-    """Parameter counts and the resolved config, without touching data or the run directory."""
+def dry_run_report(cfg) -> tuple[str, bool]:
+    """Parameter counts, the data it would read and the resolved config; nothing is trained or written."""
     import numpy as np
 
     from deblur_tf.train_loop import build_networks
@@ -36,8 +36,19 @@ def dry_run_report(cfg) -> str:
                      f"{frozen:,} frozen parameters")
     import keras
 
+    from deblur_tf.errors import DeblurError
+    from deblur_tf.train_loop import build_data
+
+    ok = True
+    try:  # finds missing folders, unreadable or too small images now, not an hour into a GPU lease
+        train, val = build_data(cfg)
+        lines.append(f"training data: {train!r}, {train.steps_per_epoch} steps per epoch")
+        lines.append(f"validation data: {val!r}" if val is not None else "validation data: none (data.val_dir empty)")
+    except DeblurError as exc:
+        ok = False
+        lines.append(f"data: ERROR {exc}")
     lines += [f"backend: {keras.backend.backend()}", "", "# resolved config", cfg.to_toml()]
-    return "\n".join(lines)
+    return "\n".join(lines), ok
 
 
 @click.command("train")
@@ -54,7 +65,8 @@ def dry_run_report(cfg) -> str:
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a pipeline value, e.g. --set train.steps=5000 --set data.train_dir=/data/sharp. "
                    "Repeatable.")
-@click.option("--dry-run", is_flag=True, help="Print parameter counts and the resolved config; train nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Print parameter counts, check and summarise the data, print the resolved config; train nothing.")
 @click.option("--overwrite", is_flag=True, help="Replace the run files in a non-empty RUN_DIR.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs still go to RUN_DIR/log.csv).")
 def train(pipeline, out, resume, steps, overrides, dry_run, overwrite, no_progress) -> None:
@@ -79,7 +91,10 @@ def train(pipeline, out, resume, steps, overrides, dry_run, overwrite, no_progre
 
     cfg = resolve_run_config(out, pipeline, tuple(overrides), resume)
     if dry_run:
-        click.echo(dry_run_report(cfg))
+        report, ok = dry_run_report(cfg)
+        click.echo(report)
+        if not ok:
+            sys.exit(2)
         return
     prepare_run_dir(out, resume, overwrite)
     enable_jax_compile_cache()
