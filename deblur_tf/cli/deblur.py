@@ -150,5 +150,6 @@ def models() -> None:
     for m in rows:
         mark = "*" if m["name"] == default else " "
         params = f"{m['params']:,}" if m.get("params") is not None else "?"
-        card = Path(m["path"]) / m["card"] if m.get("card") else ""
+        card = Path(m["path"]) / m["card"] if m.get("card") else None
+        card = card if card is not None and card.is_file() else "(no model card)"
         click.echo(f"{mark} {m['name']:<24} {m.get('kind', '?'):<10} {params:>12}  {card}")
