@@ -233,6 +233,7 @@ def test_checkpoints_keep_the_last_k(stepped, tmp_path):
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step_00000003", "step_00000004"]
 
 
+@pytest.mark.slow
 def test_overfits_four_pairs():
     """On 4 fixed synthetic pairs the generator's PSNR rises by >= 3 dB: losses and updates point the right way."""
     from deblur_tf.blur import blur_images, linear_motion_kernel

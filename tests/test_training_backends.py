@@ -75,6 +75,7 @@ def _run(backend: str, out: Path) -> None:
 
 
 @pytest.mark.tf_only
+@pytest.mark.slow
 def test_jax_and_tensorflow_steps_give_the_same_update(tmp_path):
     _run("jax", tmp_path)  # saves the initial weights
     _run("tensorflow", tmp_path)  # loads them, and the weights JAX trained

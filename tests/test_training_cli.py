@@ -97,6 +97,7 @@ def log_steps(run: Path) -> list[int]:
         return [int(r["step"]) for r in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 def test_smoke_trains_checkpoints_and_resumes_from_the_cli(tmp_path, shared):
     run = tmp_path / "run"
     t0 = time.perf_counter()
