@@ -26,6 +26,7 @@ def plan_outputs(inputs: tuple[str, ...], out_dir: Path, fmt: str | None, side_b
 
     plan: list[tuple[Path, Path, Path | None]] = []
     claimed: dict[Path, Path] = {}
+    planned: set[Path] = set()
     for item in inputs:
         root = Path(item) if Path(item).is_dir() else None
         for src in iter_images([item]):
@@ -41,9 +42,11 @@ def plan_outputs(inputs: tuple[str, ...], out_dir: Path, fmt: str | None, side_b
                     raise DeblurError(f"{src} and {claimed[d]} would both be written to {d}; "
                                       "deblur them into different output folders")
                 claimed[d] = src
-            if src.resolve() in {dst.resolve(), cmp_dst.resolve() if cmp_dst else None}:
+            real = src.resolve()
+            if real in {dst.resolve(), cmp_dst.resolve() if cmp_dst else None}:
                 raise DeblurError(f"{src}: the output would replace the input; choose another -o folder")
-            if src.resolve() not in {p[0].resolve() for p in plan}:
+            if real not in planned:  # the same file reached through two arguments is deblurred once
+                planned.add(real)
                 plan.append((src, dst, cmp_dst))
     if not plan:
         raise ImageReadError("no input images given")

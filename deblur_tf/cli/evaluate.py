@@ -26,8 +26,10 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import click
@@ -44,9 +46,11 @@ THUMB_SIZE = 192
 
 @dataclass
 class Sample:
+    """One evaluation pair. Pixels are read (or blurred) only when `load()` is called, so a set of a thousand
+    full-HD pairs never sits in memory at once; kernels are small and known up front."""
+
     name: str
-    sharp: np.ndarray
-    blurred: np.ndarray
+    load: Callable[[], tuple[np.ndarray, np.ndarray]]  # -> (sharp, blurred), float32 HxWx3 in [0, 1]
     kernel: np.ndarray | None
 
 
@@ -129,57 +133,69 @@ def _shrink(img: np.ndarray, max_side: int | None) -> np.ndarray:
     return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
 
 
-def load_pairs(root: Path, limit: int | None, crop_mismatch: bool, max_side: int | None) -> list[Sample]:
+def _read_pair(bpath: Path, spath: Path, crop_mismatch: bool, max_side: int | None
+               ) -> tuple[np.ndarray, np.ndarray]:
     from deblur_tf.io import read_image
 
+    blurred, _ = read_image(bpath)
+    sharp, _ = read_image(spath)
+    if blurred.shape != sharp.shape:
+        if not crop_mismatch:
+            raise ImageReadError(f"{bpath}: size {blurred.shape[1]}x{blurred.shape[0]} differs from "
+                                 f"{spath} ({sharp.shape[1]}x{sharp.shape[0]}); fix the pair or pass "
+                                 "--crop-mismatch to compare their common centre")
+        h, w = min(blurred.shape[0], sharp.shape[0]), min(blurred.shape[1], sharp.shape[1])
+        blurred, sharp = _centre_crop(blurred, h, w), _centre_crop(sharp, h, w)
+    return _shrink(sharp, max_side), _shrink(blurred, max_side)
+
+
+def load_pairs(root: Path, limit: int | None, crop_mismatch: bool, max_side: int | None) -> list[Sample]:
     pairs = find_pairs(root)[:limit] if limit else find_pairs(root)
     samples = []
     for name, bpath, spath, kpath in pairs:
-        blurred, _ = read_image(bpath)
-        sharp, _ = read_image(spath)
-        if blurred.shape != sharp.shape:
-            if not crop_mismatch:
-                raise ImageReadError(f"{bpath}: size {blurred.shape[1]}x{blurred.shape[0]} differs from "
-                                     f"{spath} ({sharp.shape[1]}x{sharp.shape[0]}); fix the pair or pass "
-                                     "--crop-mismatch to compare their common centre")
-            h, w = min(blurred.shape[0], sharp.shape[0]), min(blurred.shape[1], sharp.shape[1])
-            blurred, sharp = _centre_crop(blurred, h, w), _centre_crop(sharp, h, w)
         kernel = None
         if kpath is not None:
+            if max_side:
+                raise DeblurError(f"--max-side would rescale {bpath}, which invalidates its kernel {kpath}; "
+                                  "drop --max-side for sets with kernels")
             try:
                 kernel = np.load(kpath).astype(np.float64)
             except (OSError, ValueError) as exc:
                 raise DeblurError(f"{kpath}: unreadable kernel ({exc})") from exc
             if kernel.ndim != 2:
                 raise DeblurError(f"{kpath}: a kernel must be a 2-D array, got shape {kernel.shape}")
-            if max_side and max(sharp.shape[:2]) > max_side:
-                raise DeblurError(f"--max-side would rescale {bpath}, which invalidates its kernel {kpath}; "
-                                  "drop --max-side for sets with kernels")
-        samples.append(Sample(name, _shrink(sharp, max_side), _shrink(blurred, max_side), kernel))
+        samples.append(Sample(name, partial(_read_pair, bpath, spath, crop_mismatch, max_side), kernel))
     return samples
+
+
+def _blur_one(path: Path, kernel: np.ndarray, seed: int, index: int, noise_std: float, gamma: float | None,
+              max_side: int | None) -> tuple[np.ndarray, np.ndarray]:
+    from deblur_tf.blur import blur_numpy
+    from deblur_tf.io import read_image
+
+    sharp, _ = read_image(path)
+    sharp = _shrink(sharp, max_side)
+    noise_rng = np.random.default_rng([int(seed), int(index), 1])
+    blurred = blur_numpy(sharp, kernel, gamma=gamma, noise_std=noise_std, seed=noise_rng)
+    return sharp, blurred.astype(np.float32)
 
 
 def synthetic_samples(root: Path, seed: int, limit: int | None, kernel_size: int, noise_std: float,
                       gamma: float | None, max_side: int | None) -> list[Sample]:
     """Blur sharp images deterministically per (seed, index) with the project's camera-shake kernels."""
-    from deblur_tf.blur import blur_numpy, per_item_generators, random_kernels
-    from deblur_tf.io import iter_images, read_image
+    from deblur_tf.blur import per_item_generators, random_kernels
+    from deblur_tf.io import iter_images
 
     if not root.is_dir():
         raise DeblurError(f"--sharp {root}: no such folder")
     paths = list(iter_images([root]))
     if limit:
         paths = paths[:limit]
-    samples = []
-    for i, path in enumerate(paths):
-        sharp, _ = read_image(path)
-        sharp = _shrink(sharp, max_side)
-        kernel = random_kernels(1, size=kernel_size, rng=per_item_generators(seed, [i]))[0]
-        noise_rng = np.random.default_rng([int(seed), i, 1])
-        blurred = blur_numpy(sharp, kernel, gamma=gamma, noise_std=noise_std, seed=noise_rng)
-        samples.append(Sample(str(path.relative_to(root)), sharp, blurred.astype(np.float32),
-                              kernel.astype(np.float64)))
-    return samples
+    kernels = random_kernels(len(paths), size=kernel_size, rng=per_item_generators(seed, range(len(paths))))
+    return [Sample(str(path.relative_to(root)),
+                   partial(_blur_one, path, kernels[i], seed, i, noise_std, gamma, max_side),
+                   kernels[i].astype(np.float64))
+            for i, path in enumerate(paths)]
 
 
 # ----------------------------------------------------------------------------------------------- evaluation
@@ -273,6 +289,8 @@ def check_outputs(out: Path, overwrite: bool, save_images: bool = False) -> None
               help="Comma-separated subset of blurred,wiener,tikhonov,rl ('' or none for no baselines).")
 @click.option("--tune", is_flag=True,
               help="Pick the single best NSR / Tikhonov weight / RL iteration count on this set (by PSNR) first.")
+@click.option("--tune-images", type=click.IntRange(min=1), default=20, show_default=True,
+              help="--tune uses the first N images that have a kernel (all of them are held in memory).")
 @click.option("--nsr", type=click.FloatRange(min=0), default=None, help="Wiener noise-to-signal ratio.")
 @click.option("--tikhonov-weight", type=click.FloatRange(min=0), default=None,
               help="Tikhonov weight gamma of the Laplacian penalty.")
@@ -293,7 +311,7 @@ def check_outputs(out: Path, overwrite: bool, save_images: bool = False) -> None
               help="Folder for results.csv, summary.json, summary.md, contact_sheet.png (and kernels.npz).")
 @click.option("--overwrite", is_flag=True, help="Replace earlier results in --out.")
 def evaluate(pairs_dir, sharp_dir, synthetic_seed, kernel_size, noise_std, gamma, models, baselines, tune,
-             nsr, tikhonov_weight, rl_iters, limit, max_side, crop_mismatch, tile, use_lpips, lpips_weights,
+             tune_images, nsr, tikhonov_weight, rl_iters, limit, max_side, crop_mismatch, tile, use_lpips, lpips_weights,
              save_images, out_dir, overwrite) -> None:
     """Measure models and classical baselines on a paired or synthetically blurred set.
 
@@ -345,18 +363,23 @@ def evaluate(pairs_dir, sharp_dir, synthetic_seed, kernel_size, noise_std, gamma
     # ---- methods
     params = {"wiener": nsr, "tikhonov": tikhonov_weight, "rl": rl_iters}
     tuned: dict[str, dict] = {}
+    loaded_for_tuning = None
     if tune:
         for m in (m for m in chosen if m in KERNEL_METHODS):
             if not with_kernel:
                 continue
-            click.echo(f"tuning {m} on {len(with_kernel)} image(s) ...", err=True)
-            res = classical.tune(m, [s.blurred for s in with_kernel], [s.sharp for s in with_kernel],
-                                 [s.kernel for s in with_kernel], gamma=blur_gamma)
+            tune_set = with_kernel[:tune_images]
+            if loaded_for_tuning is None:
+                loaded_for_tuning = [s.load() for s in tune_set]
+            click.echo(f"tuning {m} on {len(tune_set)} image(s) ...", err=True)
+            res = classical.tune(m, [b for _, b in loaded_for_tuning], [sh for sh, _ in loaded_for_tuning],
+                                 [s.kernel for s in tune_set], gamma=blur_gamma)
             params[m] = res.best
             tuned[m] = {"param": res.param_name, "best": res.best, "mean_psnr": res.best_psnr,
+                        "images": [s.name for s in tune_set],
                         "grid": res.table, "seconds": round(res.seconds, 2)}
             click.echo(f"tuned {m}: {res.param_name} = {res.best:.4g} (mean PSNR {res.best_psnr:.2f} dB on "
-                       f"{len(with_kernel)} image(s), {res.seconds:.0f} s)", err=True)
+                       f"{len(tune_set)} image(s), {res.seconds:.0f} s)", err=True)
     for m in KERNEL_METHODS:
         if params[m] is None:
             params[m] = classical.METHODS[m][2]
@@ -382,22 +405,23 @@ def evaluate(pairs_dir, sharp_dir, synthetic_seed, kernel_size, noise_std, gamma
     thumbs: dict[str, dict[str, np.ndarray]] = {}
     scores: dict[tuple[str, str], float] = {}
     for s in tqdm(samples, desc="evaluate", unit="img"):
-        thumbs[s.name] = {"blurred": _thumb(s.blurred), "sharp": _thumb(s.sharp)}
-        ref = lp.features(s.sharp) if lp else None
-        mp = s.sharp.shape[0] * s.sharp.shape[1] / 1e6
+        sharp, blurred = s.load()
+        thumbs[s.name] = {"blurred": _thumb(blurred), "sharp": _thumb(sharp)}
+        ref = lp.features(sharp) if lp else None
+        mp = sharp.shape[0] * sharp.shape[1] / 1e6
         for name, (runner, _) in runners.items():
             if runner in KERNEL_METHODS and s.kernel is None:
                 continue  # non-blind baseline without a kernel: n/a
             t0 = time.perf_counter()
             if runner == "blurred":
-                out = s.blurred
+                out = blurred
             elif runner in KERNEL_METHODS:
-                out = classical.restore(runner, s.blurred, s.kernel, params[runner], gamma=blur_gamma)
+                out = classical.restore(runner, blurred, s.kernel, params[runner], gamma=blur_gamma)
             else:
-                out = runner(s.blurred)
+                out = runner(blurred)
             secs = time.perf_counter() - t0 if runner != "blurred" else 0.0
             out = np.clip(out, 0.0, 1.0)
-            row = {"image": s.name, "method": name, "psnr": psnr(out, s.sharp), "ssim": ssim(out, s.sharp),
+            row = {"image": s.name, "method": name, "psnr": psnr(out, sharp), "ssim": ssim(out, sharp),
                    "lpips": lp.distance_from_features(lp.features(out), ref) if lp else None,
                    "seconds": secs, "megapixels": mp}
             rows.append(row)
