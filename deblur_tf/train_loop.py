@@ -456,6 +456,9 @@ def run_training(
         state = restore_checkpoint(gan, checkpoints[-1])
         start_step, wall_offset = int(state["step"]), float(state.get("wall_time_s", 0.0))
         echo(f"resuming {run_dir} from step {start_step} ({checkpoints[-1].name})")
+    if cfg.optim.decay_steps and cfg.optim.constant_steps + cfg.optim.decay_steps != cfg.train.steps:
+        echo(f"note: the learning rate reaches 0 at step {cfg.optim.constant_steps + cfg.optim.decay_steps}, the run "
+             f"ends at train.steps = {cfg.train.steps}; set optim.constant_steps and optim.decay_steps to match")
     (run_dir / "config.toml").write_text(cfg.to_toml())
     (run_dir / "generator.json").write_text(json.dumps(cfg.generator_spec(), indent=2))
 
