@@ -23,9 +23,10 @@ def test_server_mime_types(tmp_path):
     thread.start()
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}/"
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via an HTTP proxy
         types = {}
         for name in ("x.wasm", "a.js", "index.html", "m.tflite", "model.json"):
-            with urllib.request.urlopen(base + name, timeout=10) as resp:
+            with opener.open(base + name, timeout=10) as resp:
                 types[name] = resp.headers["Content-Type"]
                 assert resp.read() == (tmp_path / name).read_bytes()
     finally:
