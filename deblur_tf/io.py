@@ -120,6 +120,9 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = F
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions open() would
         os.replace(tmp, path)
     except OSError as exc:
         try:
