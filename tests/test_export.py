@@ -197,8 +197,10 @@ def test_saved_model_cli_runs_both_signatures(exported, test_images, tmp_path):
     cli = Path(sys.executable).parent / "saved_model_cli"
     img = np.round(test_images[0][:32, :44] * 255) / 255  # 8-bit, so the PNG and the floats hold the same image
     png = cv2.imencode(".png", cv2.cvtColor(np.round(img * 255).astype(np.uint8), cv2.COLOR_RGB2BGR))[1].tobytes()
-    np.save(tmp_path / "bytes.npy", np.array([png], dtype=object))
-    np.save(tmp_path / "images.npy", img[None].astype(np.float32))
+    client = _client()  # the client's REST payloads, decoded as TF Serving decodes them
+    files = [base64.b64decode(inst["b64"]) for inst in client.rest_bytes_request([png])["instances"]]
+    np.save(tmp_path / "bytes.npy", np.array(files, dtype=object))
+    np.save(tmp_path / "images.npy", np.asarray(client.rest_images_request(img)["instances"], np.float32))
     for sig, arg in (("deblur_bytes", "image_bytes=" + str(tmp_path / "bytes.npy")),
                      ("serving_default", "images=" + str(tmp_path / "images.npy"))):
         res = subprocess.run([str(cli), "run", "--dir", str(out / "tiny" / "3"), "--tag_set", "serve",
