@@ -300,8 +300,9 @@ def check_outputs(out: Path, overwrite: bool, save_images: bool = False) -> None
               help="Downscale images whose longer side exceeds this (synthetic sets and pairs without kernels).")
 @click.option("--crop-mismatch", is_flag=True,
               help="Centre-crop a blurred/sharp pair of slightly different sizes to their common area.")
-@click.option("--tile", type=click.IntRange(min=0), default=512, show_default=True,
-              help="Tile side for the models (0: whole images).")
+@click.option("--tile", type=click.IntRange(min=0), default=1024, show_default=True,
+              help="Tile side for the models (0: whole images). Large, so that typical test images run whole: "
+                   "instance-normalised models give slightly different output per tile.")
 @click.option("--lpips/--no-lpips", "use_lpips", default=True, show_default=True,
               help="LPIPS costs one VGG16 pass per image and method (seconds per image on a CPU).")
 @click.option("--lpips-weights", type=click.Path(path_type=Path), default=None,
