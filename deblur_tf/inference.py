@@ -12,8 +12,12 @@ a 24-megapixel photo does not fit through it in one piece on a phone-sized (or C
   where tiles agree and seam-free where they do not. Image borders are not feathered (no neighbour there).
 
 One caveat worth knowing: instance normalisation (DeblurGAN's) normalises per tile, so tiled and untiled
-outputs differ slightly for such models; with 512-pixel tiles the statistics of natural images are stable
-enough for the difference to stay small, and the feathering hides the rest.
+outputs differ for such models, everywhere a little rather than at the seams. Measured with the shipped
+`deblurgan` (ResNet, instance norm) on samples/blurry.jpg (640x480): 512-pixel tiles (two 336-wide tiles)
+agree with the whole-image output at 51.0 dB PSNR (mean |diff| 0.57/255, 99.9th percentile 5.2/255, max
+26/255 at one highlight), 96 pixels of overlap instead of 32 gives 51.9 dB, and 256-pixel tiles only 37.1 dB.
+So keep tiles as large as memory allows; models without normalisation layers (the mobile generator) are
+affected only at tile borders, which the feathering removes.
 """
 
 from __future__ import annotations

@@ -72,7 +72,8 @@ def side_by_side_image(left: np.ndarray, right: np.ndarray, gap: int = 8) -> np.
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
               help="JPEG/WebP quality.")
 @click.option("--tile", type=click.IntRange(min=0), default=512, show_default=True,
-              help="Tile side in pixels for large images (bounded memory); 0 runs every image whole.")
+              help="Tile side in pixels for large images (bounded memory); 0 runs every image whole. Keep it "
+                   "large: instance-normalised models drift slightly per tile (51 dB vs whole at 512, 37 dB at 256).")
 @click.option("--overlap", type=click.IntRange(min=0), default=32, show_default=True,
               help="Pixels shared by neighbouring tiles (feathered blend, no seams).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
