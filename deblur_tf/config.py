@@ -100,6 +100,7 @@ class TrainConfig:
     seed: int = 0
     precision: str = "float32"  # float32 | mixed_bfloat16
     jit_compile: str = "auto"  # auto | true | false (TensorFlow; JAX always compiles)
+    devices: int = 1  # data-parallel replicas: 1, N, or 0 = all; data.batch_size is the global batch (deblur_tf.distributed)
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     log_every: int = 100

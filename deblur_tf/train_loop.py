@@ -308,7 +308,7 @@ class TensorBoardLog:
         self.writer.flush()
 
 
-def validate(gan, val, limit: int = 0) -> tuple[float, float, np.ndarray | None]:
+def validate(gan, val, limit: int = 0, predict: Callable | None = None) -> tuple[float, float, np.ndarray | None]:
     """Mean PSNR/SSIM (8-bit RGB, whole image) of the generator on the fixed validation set, plus a
     blurred|restored|sharp triptych batch of the first batch (for TensorBoard)."""
     from deblur_tf.metrics import psnr, ssim
@@ -318,7 +318,7 @@ def validate(gan, val, limit: int = 0) -> tuple[float, float, np.ndarray | None]
         if limit and i >= limit:
             break
         blurred, sharp = val.batch(0, i)
-        restored = np.asarray(gan.predict_on_batch(blurred), np.float32)
+        restored = np.asarray((predict or gan.predict_on_batch)(blurred), np.float32)
         to01 = lambda x: np.clip((x + 1.0) * 0.5, 0.0, 1.0)  # noqa: E731
         for r, s in zip(to01(restored), to01(sharp), strict=True):
             psnrs.append(psnr(r, s))
@@ -449,7 +449,11 @@ def run_training(
     from deblur_tf.training import current_lr
 
     run_dir = Path(run_dir)
-    gan = build_gan(cfg)
+    from deblur_tf.distributed import from_config
+
+    dist = from_config(cfg)  # train.devices: one device, tf.distribute or keras.distribution.DataParallel
+    with dist.scope():
+        gan = build_gan(cfg)
     start_step, wall_offset = 0, 0.0
     checkpoints = list_checkpoints(run_dir) if resume else []
     if checkpoints:
@@ -491,7 +495,7 @@ def run_training(
             echo(f"training steps {start_step + 1}..{end_step} of {cfg.train.steps} "
                  "(Ctrl-C: checkpoint and stop)")
             while step < end_step:
-                logs = train_on(gan, feed.get())
+                logs = dist.train_on_batch(gan, feed.get()) if dist.is_distributed else train_on(gan, feed.get())
                 step += 1
                 for k, v in logs.items():
                     sums[k] = sums.get(k, 0.0) + float(v)
@@ -511,7 +515,8 @@ def run_training(
                                     psnr=f"{means['psnr']:.2f}")
                     summary["logs"] = means
                 if val is not None and (step % t_cfg.val_every == 0 or step == end_step):
-                    v_psnr, v_ssim, trip = validate(gan, val, cfg.data.val_limit)
+                    v_psnr, v_ssim, trip = validate(gan, val, cfg.data.val_limit,
+                                                    (lambda x: dist.predict(gan, x)) if dist.is_distributed else None)
                     row.update(val_psnr=v_psnr, val_ssim=v_ssim)
                     summary["val_psnr"], summary["val_ssim"] = v_psnr, v_ssim
                     if trip is not None and (step % t_cfg.sample_every == 0 or step == end_step):
