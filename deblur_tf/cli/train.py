@@ -69,7 +69,11 @@ def dry_run_report(cfg) -> tuple[str, bool]:
               help="Print parameter counts, check and summarise the data, print the resolved config; train nothing.")
 @click.option("--overwrite", is_flag=True, help="Replace the run files in a non-empty RUN_DIR.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs still go to RUN_DIR/log.csv).")
-def train(pipeline, out, resume, steps, overrides, dry_run, overwrite, no_progress) -> None:
+@click.option("--devices", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Data-parallel replicas (same as --set train.devices=N): 1, N GPUs, or 0 = all. data.batch_size "
+                   "stays the global batch. TensorFlow: MirroredStrategy (MultiWorkerMirroredStrategy with "
+                   "TF_CONFIG); JAX: keras.distribution.DataParallel.")
+def train(pipeline, out, resume, steps, overrides, dry_run, overwrite, no_progress, devices) -> None:
     """Train DeblurGAN from a pipeline into RUN_DIR.
 
     \b
@@ -89,6 +93,8 @@ def train(pipeline, out, resume, steps, overrides, dry_run, overwrite, no_progre
         run_training,
     )
 
+    if devices is not None:
+        overrides = (*overrides, f"train.devices={devices}")
     cfg = resolve_run_config(out, pipeline, tuple(overrides), resume)
     if dry_run:
         report, ok = dry_run_report(cfg)
