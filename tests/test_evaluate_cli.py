@@ -172,3 +172,10 @@ def test_pairs_from_synth_output_match_synthetic_mode(tmp_path, sharp_dir):
         assert s["methods"]["wiener"]["psnr"] > s["methods"]["blurred"]["psnr"] + 3
     ka = np.load(tmp_path / "set" / "kernels" / "img1.npy")
     np.testing.assert_array_equal(ka, np.load(tmp_path / "b" / "kernels.npz")["k0001"])
+
+
+def test_unknown_model_fails_before_any_work(tmp_path, sharp_dir):
+    r = _run(["--sharp", str(sharp_dir), "--synthetic-seed", "1", "--tune", "--no-lpips", "--model", "nope",
+              "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "unknown model 'nope'" in r.output
+    assert "tuning" not in r.output and not (tmp_path / "o").exists()

@@ -361,7 +361,21 @@ def evaluate(pairs_dir, sharp_dir, synthetic_seed, kernel_size, noise_std, gamma
         raise DeblurError("no images to evaluate")
     with_kernel = [s for s in samples if s.kernel is not None]
 
-    # ---- methods
+    # ---- models and LPIPS first, so a bad --model or missing weights fail before minutes of tuning
+    model_runners: dict[str, tuple[object, str]] = {}
+    model_info = {}
+    for spec in models:
+        loaded = load_model(spec)
+        name = loaded.name
+        if name in model_runners or name in BASELINES:
+            name = f"{loaded.name}#{len(model_runners) + 1}"
+        deb = Deblurrer(loaded.predict, multiple=loaded.input_multiple, tile=tile or None)
+        params_txt = f"{loaded.kind}, {loaded.params:,} params" if loaded.params else loaded.kind
+        model_runners[name] = (deb, params_txt)
+        model_info[name] = {"spec": spec, "kind": loaded.kind, "params": loaded.params, "source": loaded.source}
+    lp = LPIPS(lpips_weights) if use_lpips else None
+
+    # ---- classical parameters
     params = {"wiener": nsr, "tikhonov": tikhonov_weight, "rl": rl_iters}
     tuned: dict[str, dict] = {}
     loaded_for_tuning = None
@@ -390,16 +404,7 @@ def evaluate(pairs_dir, sharp_dir, synthetic_seed, kernel_size, noise_std, gamma
     for b in chosen:
         desc = "" if b == "blurred" else f"{pnames[b]}={params[b]:.3g}" + (", linear light" if blur_gamma else "")
         runners[b] = (b, desc)
-    model_info = {}
-    for spec in models:
-        loaded = load_model(spec)
-        name = loaded.name if loaded.name not in runners else f"{loaded.name}#{len(runners)}"
-        deb = Deblurrer(loaded.predict, multiple=loaded.input_multiple, tile=tile or None)
-        params_txt = f"{loaded.kind}, {loaded.params:,} params" if loaded.params else loaded.kind
-        runners[name] = (deb, params_txt)
-        model_info[name] = {"spec": spec, "kind": loaded.kind, "params": loaded.params, "source": loaded.source}
-
-    lp = LPIPS(lpips_weights) if use_lpips else None
+    runners.update(model_runners)
 
     # ---- run
     rows: list[dict] = []
