@@ -24,9 +24,9 @@ FLOPs per iteration, two ways (both printed; TFLOP/s uses XLA's when available):
 - `flops_xla`: XLA's cost analysis of the step (`jax.jit(gan.train_step).lower(...).cost_analysis()`). XLA
   counts a `while` loop's body once, whatever its trip count, and the critic updates are a `fori_loop`, so
   the step is traced a second time with `jax.lax.fori_loop` replaced by a Python loop (the same computation,
-  unrolled) and that program's HLO is analysed (lowered only: no compile, nothing run).
-  `flops_xla_compiled_loop_once` is the compiled program's own figure (critic update counted once), kept as
-  a cross-check of the unoptimised-HLO count.
+  unrolled) and that program's HLO is analysed, lowered for the host CPU (lowered only: no compile, nothing
+  run; see `xla_flops_unrolled` for why the CPU). `flops_xla_compiled_loop_once` is the compiled program's
+  own figure (critic update counted once; on a GPU it misses every cuDNN convolution), kept for reference.
 - `flops_hand`: per-layer conv MACs from `deblur_tf.models.count_flops` (FLOPs = 2 x MACs) with forward = 1x
   and backward (input + weight gradients) = 2x. Per sample, with G, D, V the forward FLOPs of generator,
   critic and VGG features: generator forward 1G + backward 2G; per critic update: D on real and fake forward
@@ -181,12 +181,20 @@ def windows_jax(run_one, sync, args) -> list[float]:
     return rates
 
 
-def bench_jax_step(gan, batch, args) -> dict:
+def bench_jax_step(gan, batch, args, dist) -> dict:
     import jax
 
-    data = jax.tree_util.tree_map(jax.device_put, batch)
+    if dist.kind == "jax_data_parallel":  # batch axis sharded over the devices, state replicated (as keras)
+        def put(a):
+            return jax.device_put(a, dist.layout.get_data_layout(a.shape).backend_layout)
+
+        data = jax.tree_util.tree_map(put, batch)
+        shardings = jax.tree_util.tree_map(lambda a: a.sharding, _jax_state(gan))
+        step = jax.jit(gan.train_step, donate_argnums=0, out_shardings=(None, shardings))
+    else:
+        data = jax.tree_util.tree_map(jax.device_put, batch)
+        step = jax.jit(gan.train_step, donate_argnums=0)  # as keras' JAX trainer (make_train_function)
     flops = None if args.no_xla_flops else xla_flops_unrolled(gan, data)  # before donation frees the state
-    step = jax.jit(gan.train_step, donate_argnums=0)  # as keras' JAX trainer (make_train_function)
     t0 = time.perf_counter()
     lowered = step.lower(_jax_state(gan), data)
     compiled = lowered.compile()
@@ -200,27 +208,35 @@ def bench_jax_step(gan, batch, args) -> dict:
         jax.block_until_ready(holder["state"])
 
     rates = windows_jax(run_one, sync, args)
+    if args.profile:  # one more window under the profiler (TensorBoard / Perfetto trace), not in the figures
+        jax.profiler.start_trace(args.profile)
+        for _ in range(args.steps):
+            run_one()
+        sync()
+        jax.profiler.stop_trace()
     _jax_sync_back(gan, holder["state"])
     logs = {k: float(v) for k, v in holder["logs"].items()}
     return {"rates": rates, "compile_s": compile_s, "logs": logs,
             "flops_xla": flops, "flops_xla_compiled_loop_once": _xla_flops(compiled.cost_analysis())}
 
 
-def bench_train_on_batch(gan, batch, args) -> dict:
-    """Through `model.train_on_batch` (host sync of the logs every step), on device-resident arrays."""
+def bench_train_on_batch(gan, batch, args, dist) -> dict:
+    """Through `model.train_on_batch` (host sync of the logs every step), as `deblur-tf train` runs it: on
+    device-resident arrays for one device; with several, `deblur_tf.distributed` splits the host batch."""
     import keras
 
-    if keras.backend.backend() == "jax":
+    if keras.backend.backend() == "jax" and not dist.is_distributed:
         import jax
 
         batch = jax.tree_util.tree_map(jax.device_put, batch)
     x, y, _ = batch
+    pair = x if y is None else (x, y)
     t0 = time.perf_counter()
-    logs = gan.train_on_batch(x, y, return_dict=True)
+    logs = dist.train_on_batch(gan, pair)
     first_s = time.perf_counter() - t0
 
     def run_one():
-        holder["logs"] = gan.train_on_batch(x, y, return_dict=True)
+        holder["logs"] = dist.train_on_batch(gan, pair)
 
     holder = {"logs": logs}
     rates = windows_jax(run_one, lambda: None, args)
@@ -277,12 +293,31 @@ class _UnrolledForiLoop:
 
 
 def xla_flops_unrolled(gan, data) -> float | None:
-    """XLA's FLOPs of the step with the critic loop unrolled (cost analysis of the lowered HLO; no compile)."""
+    """XLA's FLOPs of the step with the critic loop unrolled: cost analysis of the lowered (unoptimised) HLO.
+
+    Lowered for the host CPU (abstract arguments placed on it: nothing is copied, compiled or run): on GPUs the
+    PJRT plugin offers no cost analysis of a lowered program, and a *compiled* GPU program hides its
+    convolutions in cuDNN custom calls, which XLA counts as 0 FLOPs. Convolutions and dots are counted the same
+    whatever the platform the HLO is lowered for.
+    """
     import jax
 
-    with _UnrolledForiLoop():
-        lowered = jax.jit(gan.train_step).lower(_jax_state(gan), data)
-    return _xla_flops(lowered.cost_analysis())
+    cpu = jax.devices("cpu")[0]
+    on_cpu = jax.sharding.SingleDeviceSharding(cpu)
+
+    def abstract(a):
+        return None if a is None else jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=on_cpu)
+
+    state = jax.tree_util.tree_map(abstract, _jax_state(gan))
+    data = jax.tree_util.tree_map(abstract, data)
+    try:
+        with _UnrolledForiLoop(), jax.default_device(cpu):
+            lowered = jax.jit(gan.train_step).lower(state, data)
+        return _xla_flops(lowered.cost_analysis())
+    except Exception as exc:  # noqa: BLE001 - a count is optional; say why it is missing
+        print(f"note: XLA cost analysis unavailable ({type(exc).__name__}: {exc}); using the hand count",
+              file=sys.stderr)
+        return None
 
 
 def run_config(args, precision: str, convs: int, mode: str, peaks: dict[str, float]) -> dict:
@@ -291,16 +326,29 @@ def run_config(args, precision: str, convs: int, mode: str, peaks: dict[str, flo
     from deblur_tf.train_loop import build_gan
 
     backend = keras.backend.backend()
+    from deblur_tf.distributed import setup
+
     keras.utils.clear_session()
     cfg = make_config(args, precision, convs)
+    dist = setup(args.devices)
+    dist.check_batch(args.batch, "--batch")
+    if backend == "tensorflow" and dist.is_distributed:
+        mode = "train_on_batch"  # the tf.distribute path feeds per-replica slices from the host
     t0 = time.perf_counter()
-    gan = build_gan(cfg, pretrained_vgg=not args.random_vgg)
+    with dist.scope():
+        gan = build_gan(cfg, pretrained_vgg=not args.random_vgg)
     build_s = time.perf_counter() - t0
     batch = make_batch(cfg, args.data, args.seed)
-    if mode == "train_on_batch":
-        res = bench_train_on_batch(gan, batch, args)
+    if args.flops_only:
+        res = {"rates": [float("nan")], "compile_s": float("nan"), "logs": {}}
+        if backend == "jax":
+            import jax
+
+            res["flops_xla"] = xla_flops_unrolled(gan, jax.tree_util.tree_map(jax.device_put, batch))
+    elif mode == "train_on_batch":
+        res = bench_train_on_batch(gan, batch, args, dist)
     elif backend == "jax":
-        res = bench_jax_step(gan, batch, args)
+        res = bench_jax_step(gan, batch, args, dist)
     else:
         res = bench_tf_step(gan, batch, args)
     flops = hand_flops(gan, args.size, args.n_critic)
@@ -319,6 +367,9 @@ def run_config(args, precision: str, convs: int, mode: str, peaks: dict[str, flo
         "ngf": args.ngf,
         "ndf": args.ndf,
         "batch": args.batch,
+        "replicas": dist.replicas,
+        "distribution": dist.kind,
+        "img_per_s_per_device": None,
         "size": args.size,
         "n_critic": args.n_critic,
         "data": args.data,
@@ -342,7 +393,9 @@ def run_config(args, precision: str, convs: int, mode: str, peaks: dict[str, flo
     out["flops_per_iter"] = flops_used
     out["achieved_tflops"] = round(flops_used * rate / 1e12, 3)
     out["achieved_tflops_hand"] = round(out["flops_hand"] * rate / 1e12, 3)
+    out["img_per_s_per_device"] = round(rate * args.batch / dist.replicas, 3)
     peak = peaks.get(precision)
+    peak = peak * dist.replicas if peak else peak
     out["peak_tflops"] = peak
     out["fraction_of_peak"] = round(out["achieved_tflops"] / peak, 4) if peak else None
     out["final_logs"] = {k: round(v, 5) for k, v in res["logs"].items()}
@@ -372,7 +425,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma list of float32, mixed_bfloat16 (default mixed_bfloat16)")
     p.add_argument("--convs-per-block", default="1,2",
                    help="comma list: 1 = the authors' code (6.07 M), 2 = the paper (11.4 M); default 1,2")
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--batch", type=int, default=16,
+                   help="GLOBAL batch (with --devices N, each device gets batch/N: use 16*N to keep 16 per device)")
+    p.add_argument("--devices", type=int, default=1,
+                   help="data-parallel replicas via deblur_tf.distributed (JAX DataParallel / tf.distribute); "
+                        "FLOPs and peak are totals over the devices")
     p.add_argument("--size", type=int, default=256, help="square crop size (multiple of 8)")
     p.add_argument("--ngf", type=int, default=64, help="generator width (64: the paper)")
     p.add_argument("--ndf", type=int, default=64, help="critic width (64: the paper)")
@@ -392,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", default="step", help="comma list of step (compiled loop), train_on_batch")
     p.add_argument("--matmul-precision", default="default", choices=("default", "high", "highest"),
                    help="JAX: jax_default_matmul_precision (default lets XLA use TF32 for float32 on GPUs)")
+    p.add_argument("--flops-only", action="store_true",
+                   help="count FLOPs (hand; JAX: XLA of the traced step) without compiling or timing anything")
     p.add_argument("--no-xla-flops", action="store_true", help="JAX: skip tracing the unrolled step for XLA flops")
     p.add_argument("--tf-jit", default="auto", choices=("auto", "true", "false"),
                    help="TensorFlow: jit_compile of the step (auto: Keras' choice, off on CPU-only machines)")
@@ -400,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="extra pipeline override (repeatable)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jsonl", default=None, help="also append each JSON line to this file")
+    p.add_argument("--profile", default=None, metavar="DIR",
+                   help="JAX: trace one extra window with jax.profiler into DIR (view in TensorBoard/Perfetto)")
     args = p.parse_args(argv)
 
     import keras
