@@ -28,6 +28,10 @@ Each backend has its own implementation of the step, sharing every formula (`_cr
 critic's. Both use `ConstantThenLinearDecay` counted in generator steps (the critic's divides its own
 iteration count by `n_critic`, see `deblur_tf.schedules`).
 
+Under TensorFlow the step is traced with exact second-order moments (`tf_second_order_moments`): Keras'
+`tf.nn.moments` holds the mean under stop_gradient, which breaks the penalty's gradient through the
+critic's instance norms.
+
 Mixed precision: build the sub-models under a ``mixed_bfloat16`` dtype policy (`set_precision`); the step
 casts every network output to float32 before a loss, so losses, gradient penalty and Adam stay float32.
 """
