@@ -24,6 +24,7 @@ stable ones; the process CPU time is reported next to the wall time.
     KERAS_BACKEND=tensorflow python benchmarks/inference.py --models mobile --runs 5
     KERAS_BACKEND=tensorflow python benchmarks/inference.py --models deblurgan --sizes 256x256 --runs 3
     KERAS_BACKEND=jax python benchmarks/inference.py --backend-only jax --models deblurgan,mobile --runs 20
+    KERAS_BACKEND=jax python benchmarks/inference.py --backend-only jax --precision mixed_bfloat16 --runs 20
 """
 
 from __future__ import annotations
@@ -163,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", default="1,2", help="TFLite interpreter threads (comma list)")
     p.add_argument("--backend-only", choices=("jax",), default=None,
                    help="jax: only the JAX runtimes (keras predict_on_batch and jax-jit), no TensorFlow needed")
+    p.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16"),
+                   help="Keras dtype policy of the generator (mixed_bfloat16 only with --backend-only jax: the GPU)")
     p.add_argument("--skip", action="append", default=[], metavar="MODEL:RUNTIME:SIZE",
                    help="skip a combination, e.g. deblurgan:tflite:1280x720 (repeatable; * matches anything)")
     p.add_argument("--jsonl", default=None, help="also append the JSON lines to this file")
@@ -175,10 +178,13 @@ def main(argv: list[str] | None = None) -> int:
         if backend != "jax":
             raise SystemExit("--backend-only jax needs KERAS_BACKEND=jax")
         runtimes = ["keras", "jax-jit"]
+        keras.config.set_dtype_policy(args.precision)
     else:
         runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
         if backend != "tensorflow" and {"savedmodel", "tflite"} & set(runtimes):
             raise SystemExit("SavedModel/TFLite need KERAS_BACKEND=tensorflow (or use --backend-only jax)")
+        if args.precision != "float32":
+            raise SystemExit("--precision mixed_bfloat16 is for --backend-only jax (exports are float32 graphs)")
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     threads = [int(t) for t in args.threads.split(",") if t.strip()]
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -194,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 return True
         return False
 
-    common = {"cpu": cpu_name(), "cores": os.cpu_count(), "backend": backend,
+    common = {"cpu": cpu_name(), "cores": os.cpu_count(), "backend": backend, "precision": args.precision,
               "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d"), "keras": keras.__version__}
     rows = []
 
