@@ -15,6 +15,7 @@ Run directory (other tools load from it; keep the layout):
     RUN/checkpoints/step_XXXXXXXX/{generator,critic}.weights.h5, optimizers.npz, state.json  (last K kept)
     RUN/log.csv                 step, wall_time_s, d_loss, gp, g_adv, g_perc, psnr, val_psnr, val_ssim, lr
     RUN/tb/                     TensorBoard scalars and blurred|restored|sharp triptychs (when TF imports)
+    RUN/samples/step_XXXXXXXX.png  the same triptychs as PNG (any backend: the JAX GPU machines have no TF)
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from deblur_tf.config import PipelineConfig, from_dict, load_pipeline, resolve_p
 from deblur_tf.errors import DeblurError, OutputExistsError
 
 LOG_COLUMNS = ("step", "wall_time_s", "d_loss", "gp", "g_adv", "g_perc", "psnr", "val_psnr", "val_ssim", "lr")
-RUN_FILES = ("config.toml", "generator.json", "generator.weights.h5", "checkpoints", "log.csv", "tb")
+RUN_FILES = ("config.toml", "generator.json", "generator.weights.h5", "checkpoints", "log.csv", "tb", "samples")
 
 
 # ------------------------------------------------------------------------------------------ building
@@ -328,6 +329,14 @@ def validate(gan, val, limit: int = 0, predict: Callable | None = None) -> tuple
     return float(np.mean(psnrs)), float(np.mean(ssims)), trip
 
 
+def save_triptych(path: Path, trip: np.ndarray) -> None:
+    """Rows of blurred | restored | sharp (validation images) as one PNG, replacing an older one of that step."""
+    from deblur_tf.io import write_image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_image(path, np.concatenate(list(trip), axis=0), overwrite=True)
+
+
 class CsvLog:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -521,6 +530,7 @@ def run_training(
                     summary["val_psnr"], summary["val_ssim"] = v_psnr, v_ssim
                     if trip is not None and (step % t_cfg.sample_every == 0 or step == end_step):
                         tb.images(step, "val/blurred|restored|sharp", trip)
+                        save_triptych(run_dir / "samples" / f"step_{step:08d}.png", trip)
                 if row:
                     row.update(step=step, wall_time_s=wall_offset + time.perf_counter() - t0)
                     log.write(row)

@@ -128,6 +128,11 @@ def test_smoke_trains_checkpoints_and_resumes_from_the_cli(tmp_path, shared):
     with open(run / "log.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert any(r["val_psnr"] for r in rows) and all(np.isfinite(float(r["d_loss"])) for r in rows if r["d_loss"])
+    # validation triptychs (blurred | restored | sharp) as PNG, whatever the backend
+    from deblur_tf.io import read_image
+
+    sample, _ = read_image(run / "samples" / "step_00000006.png")
+    assert sample.shape == (2 * 32, 3 * 32, 3)  # val_batch_size 2 rows of three 32-px crops
     # the last lr is 0: the schedule (3 constant + 3 decay steps) ran to its end across the processes
     assert float([r for r in rows if r["lr"]][-1]["lr"]) == pytest.approx(0.0, abs=1e-12)
 
