@@ -330,8 +330,9 @@ def build_serving_archive(model):
 
         return {BYTES_OUTPUT: tf.map_fn(one, image_bytes, fn_output_signature=tf.TensorSpec([], tf.string))}
 
+    # no archive.track(model): the endpoints track the variables they use, and tracking the model as well
+    # stores every weight twice (a SavedModel of twice the size)
     archive = keras.export.ExportArchive()
-    archive.track(model)
     archive.add_endpoint(
         "serving_default", serving_default,
         input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name=SERVING_INPUT)],
@@ -402,8 +403,7 @@ def convert_tflite(model, fmt: str, size: tuple[int, int], calibration: Sequence
         return {"restored": tf.clip_by_value((y + 1.0) * 0.5, 0.0, 1.0)}
 
     with tempfile.TemporaryDirectory(prefix="deblur-tflite-") as tmp:
-        archive = keras.export.ExportArchive()
-        archive.track(model)
+        archive = keras.export.ExportArchive()  # not .track(model): see build_serving_archive
         archive.add_endpoint("serving_default", serve,
                              input_signature=[tf.TensorSpec([1, h, w, 3], tf.float32, name="image")])
         archive.write_out(tmp, verbose=False)

@@ -93,6 +93,8 @@ def test_report_lists_every_artifact_with_measurements(exported):
     assert rows["keras"]["psnr_vs_keras_db"] == "inf"  # the reloaded .keras file is bit-identical
     assert "XNNPACK" in rows["tflite-int8"]["runtime"] and "threads" in rows["tflite-int8"]["runtime"]
     assert (out / "tiny" / "3" / "saved_model.pb").is_file()
+    weights = sum(f.stat().st_size for f in (out / "tiny" / "3" / "variables").iterdir())
+    assert weights < 1.2 * 4 * model.count_params()  # each float32 weight stored once
     # readable like any normally written file (TF Serving containers read them as another user)
     mask = os.umask(0)
     os.umask(mask)
