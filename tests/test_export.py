@@ -316,3 +316,57 @@ def test_cli_deblur_runs_each_exported_artifact(exported, test_images, tmp_path)
     bad.write_bytes(b"\x00" * 64)
     res = CliRunner().invoke(main, ["deblur", str(src), "-o", str(tmp_path / "bad"), "--model", str(bad)])
     assert res.exit_code == 2 and "broken.tflite: not a TFLite model" in res.output
+
+
+def test_client_main_over_rest_against_a_stand_in_server(exported, test_images, tmp_path):
+    """The client's whole REST path (URL, JSON, base64, response parsing) against a tiny HTTP server that
+    answers like TF Serving's REST API by running the exported SavedModel's signatures."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    import tensorflow as tf
+
+    model, out, _ = exported
+    loaded = tf.saved_model.load(str(out / "tiny" / "3"))
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            seen.append(self.path)
+            req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            sig = loaded.signatures[req.get("signature_name", "serving_default")]
+            if req.get("signature_name") == "deblur_bytes":
+                files = [base64.b64decode(i["b64"]) for i in req["instances"]]
+                outs = sig(image_bytes=tf.constant(files))["png_bytes"].numpy()
+                preds = [{"b64": base64.b64encode(o).decode()} for o in outs]
+            else:
+                preds = sig(images=tf.constant(req["instances"], tf.float32))["restored"].numpy().tolist()
+            body = json.dumps({"predictions": preds}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = _client()
+        img = np.round(test_images[0][:28, :40] * 255) / 255
+        src = tmp_path / "in.png"
+        cv2.imwrite(str(src), cv2.cvtColor(np.round(img * 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
+        host = f"127.0.0.1:{server.server_port}"
+        assert client.main([str(src), str(tmp_path / "a.png"), "--rest", host]) == 0
+        assert client.main([str(src), str(tmp_path / "b.png"), "--rest", host, "--signature", "serving_default"]) == 0
+        with pytest.raises(SystemExit, match="exists"):
+            client.main([str(src), str(tmp_path / "a.png"), "--rest", host])
+    finally:
+        server.shutdown()
+    assert seen == ["/v1/models/deblurgan:predict"] * 2
+    expected = np.round(keras01(model, img) * 255)
+    for name in ("a.png", "b.png"):
+        got = cv2.cvtColor(cv2.imread(str(tmp_path / name)), cv2.COLOR_BGR2RGB).astype(np.int16)
+        assert np.abs(got - expected).max() <= 1, name

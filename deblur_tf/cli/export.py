@@ -64,7 +64,7 @@ def export(model_name, out_dir, formats, input_sizes, name, version, calibration
 
     \b
     Example:
-      deblur-tf export --model deblurgan_paper --out dist --input-size 256x256 --input-size 720x1280
+      deblur-tf export --model deblurgan --out dist --input-size 256x256 --input-size 720x1280
     """
     from deblur_tf.export import export_all, parse_size
     from deblur_tf.zoo import load_model
