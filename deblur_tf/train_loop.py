@@ -309,6 +309,26 @@ class TensorBoardLog:
         self.writer.flush()
 
 
+def explain_to_tensorboard(gan, val, tb, step: int, echo: Callable[[str], None] | None = None) -> None:
+    """Critic-saliency panels (deblur_tf.explain.panel) of the first validation batch, into TensorBoard.
+
+    A picture must never stop a training run: any failure is reported once and the panels are switched off.
+    """
+    if tb.writer is None or getattr(tb, "explain_off", False):
+        return
+    try:
+        from deblur_tf.explain import panel
+
+        blurred = val.batch(0, 0)[0]
+        image = panel(gan.generator, gan.critic, blurred, max_images=2)
+        tb.images(step, "explain/input|restored|saliency(input)|saliency(restored)|diff",
+                  image[None].astype(np.float32) / 255.0)
+    except Exception as exc:  # noqa: BLE001 - visualisation only
+        tb.explain_off = True
+        if echo is not None:
+            echo(f"note: explain panels switched off ({type(exc).__name__}: {exc})")
+
+
 def validate(gan, val, limit: int = 0, predict: Callable | None = None) -> tuple[float, float, np.ndarray | None]:
     """Mean PSNR/SSIM (8-bit RGB, whole image) of the generator on the fixed validation set, plus a
     blurred|restored|sharp triptych batch of the first batch (for TensorBoard)."""
@@ -531,6 +551,7 @@ def run_training(
                     if trip is not None and (step % t_cfg.sample_every == 0 or step == end_step):
                         tb.images(step, "val/blurred|restored|sharp", trip)
                         save_triptych(run_dir / "samples" / f"step_{step:08d}.png", trip)
+                        explain_to_tensorboard(gan, val, tb, step, echo)
                 if row:
                     row.update(step=step, wall_time_s=wall_offset + time.perf_counter() - t0)
                     log.write(row)
