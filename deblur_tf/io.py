@@ -42,8 +42,12 @@ def _check_container(path: Path, data: bytes) -> None:
             raise ImageReadError(f"{path}: truncated PNG (no IEND chunk); re-export or re-download the file")
 
 
-def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Read an image as float32 RGB in [0, 1], shape (H, W, 3), and return it with its bit depth (8 or 16)."""
+def decode_native(path: str | os.PathLike) -> np.ndarray:
+    """Decode to RGB (H, W, 3) in the file's own type (uint8, uint16 or float32); raises ImageReadError.
+
+    The one place image files are opened: `read_image` scales the result to [0, 1], and the data pipelines
+    cache it as it is (1 byte per value for 8-bit photos).
+    """
     path = Path(path)
     if not path.exists():
         raise ImageReadError(f"{path}: no such file")
@@ -58,28 +62,29 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     _check_container(path, data)
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
-        raise ImageReadError(
-            f"{path}: not a readable image (supported: {', '.join(IMAGE_EXTENSIONS)})"
-        )
-    if img.dtype == np.uint8:
-        depth, scale = 8, 255.0
-    elif img.dtype == np.uint16:
-        depth, scale = 16, 65535.0
-    elif img.dtype in (np.float32, np.float64):
-        depth, scale = 32, 1.0
-    else:
+        raise ImageReadError(f"{path}: not a readable image (supported: {', '.join(IMAGE_EXTENSIONS)})")
+    if img.dtype == np.float64:
+        img = img.astype(np.float32)
+    if img.dtype not in (np.uint8, np.uint16, np.float32):
         raise ImageReadError(f"{path}: unsupported pixel type {img.dtype}; save it as 8- or 16-bit")
     if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
     elif img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
+        img = cv2.cvtColor(img[:, :, 0], cv2.COLOR_GRAY2RGB)
     elif img.shape[2] == 4:
-        warnings.warn(f"{path}: alpha channel dropped", stacklevel=2)
+        warnings.warn(f"{path}: alpha channel dropped", stacklevel=3)
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
     else:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(img)
+
+
+def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Read an image as float32 RGB in [0, 1], shape (H, W, 3), and return it with its bit depth (8 or 16)."""
+    img = decode_native(path)
+    depth, scale = {np.dtype(np.uint8): (8, 255.0), np.dtype(np.uint16): (16, 65535.0)}.get(img.dtype, (8, 1.0))
     out = img.astype(np.float32) / np.float32(scale)
-    return np.clip(out, 0.0, 1.0), (8 if depth == 32 else depth)
+    return np.clip(out, 0.0, 1.0), depth
 
 
 def to_uint(img01: np.ndarray, bit_depth: int = 8) -> np.ndarray:

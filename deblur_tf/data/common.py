@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import struct
-import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ import cv2
 import numpy as np
 
 from deblur_tf.errors import DeblurError, ImageReadError
-from deblur_tf.io import IMAGE_EXTENSIONS, _check_container
+from deblur_tf.io import IMAGE_EXTENSIONS, _check_container, decode_native
 
 log = logging.getLogger("deblur_tf.data")
 
@@ -237,30 +236,7 @@ def decode(path: Path) -> np.ndarray:
     Kept in the native type so that a cache of 8-bit photos costs 1 byte per value, not 4; `to_signed`
     scales by the type at crop time, which is what maps a 16-bit PNG onto the same [-1, 1] as its 8-bit twin.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageReadError(f"{path}: cannot read ({exc.strerror})") from exc
-    if not data:
-        raise ImageReadError(f"{path}: empty file")
-    _check_container(path, data)
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None or img.size == 0:
-        raise ImageReadError(f"{path}: not a readable image (supported: {', '.join(IMAGE_EXTENSIONS)})")
-    if img.dtype == np.float64:
-        img = img.astype(np.float32)
-    if img.dtype not in (np.uint8, np.uint16, np.float32):
-        raise ImageReadError(f"{path}: unsupported pixel type {img.dtype}; save it as 8- or 16-bit")
-    if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    elif img.shape[2] == 1:
-        img = cv2.cvtColor(img[:, :, 0], cv2.COLOR_GRAY2RGB)
-    elif img.shape[2] == 4:
-        warnings.warn(f"{path}: alpha channel dropped", stacklevel=2)
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
-    else:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    return np.ascontiguousarray(img)
+    return decode_native(path)
 
 
 def load_shape(hw: tuple[int, int], load_size: int | tuple[int, int] | None) -> tuple[int, int]:
