@@ -289,8 +289,8 @@ class ExplainCallback(_keras_callback_base()):
     For `DeblurGAN.fit(...)`: `callbacks=[ExplainCallback(fixed_batch, every_n_steps=500, log_dir=run_dir)]`.
     `batch`: a fixed batch of blurred images (or a `(blurred, sharp)` pair), so panels of different steps
     compare. `writer`: "tensorboard" (TensorBoard image `tag` in `log_dir/explain`; needs TensorFlow
-    installed, any Keras backend), "png" (`log_dir/explain/step_XXXXXXXX.png`: for the JAX training machines
-    without TensorFlow), or "auto" (TensorBoard when TensorFlow imports, else PNG).
+    and tensorboard installed, any Keras backend), "png" (`log_dir/explain/step_XXXXXXXX.png`: for the JAX training machines
+    without TensorFlow), or "auto" (TensorBoard when TensorFlow and tensorboard are installed, else PNG).
     """
 
     def __init__(self, batch, every_n_steps: int = 500, log_dir: str | Path = "runs", max_images: int = 4,
@@ -305,13 +305,13 @@ class ExplainCallback(_keras_callback_base()):
         self.out_dir = Path(log_dir) / "explain"
         self.max_images = int(max_images)
         self.tag = tag
-        if writer == "auto":
-            try:
-                import tensorflow  # noqa: F401
+        from .train_loop import tensorboard_missing
 
-                writer = "tensorboard"
-            except ImportError:
-                writer = "png"
+        missing = tensorboard_missing()
+        if writer == "auto":
+            writer = "png" if missing else "tensorboard"
+        elif writer == "tensorboard" and missing:
+            raise DeblurError(f"ExplainCallback(writer='tensorboard'): {missing}; or use writer='png'")
         self.writer = writer
         self._summary_writer = None
         self.step = 0

@@ -278,17 +278,37 @@ def train_on(gan, batch) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------------------ logging
-class TensorBoardLog:
-    """TensorBoard scalars and images if TensorFlow can be imported; otherwise does nothing."""
+def tensorboard_missing() -> str | None:
+    """Why TensorBoard summaries cannot be written here, or None if they can.
 
-    def __init__(self, logdir: Path, enabled: bool) -> None:
+    `tf.summary.scalar/image` need both TensorFlow and the separate `tensorboard` package (TensorFlow 2.21 no
+    longer installs it); a training run must not die at its first log line because one of them is absent.
+    """
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return "TensorFlow is not installed (normal on the JAX training machines)"
+    try:
+        import tensorboard.summary  # noqa: F401  (what tf.summary.scalar/image load lazily)
+    except Exception as exc:  # absent, or a broken install that would fail at the first summary
+        return f"the tensorboard package does not import ({type(exc).__name__}: {exc}); pip install tensorboard"
+    return None
+
+
+class TensorBoardLog:
+    """TensorBoard scalars and images when TensorFlow and tensorboard import; otherwise only says so once."""
+
+    def __init__(self, logdir: Path, enabled: bool, echo: Callable[[str], None] | None = None) -> None:
         self.writer = None
         if not enabled:
             return
-        try:
-            import tensorflow as tf
-        except ImportError:  # the GPU machines train under JAX without TensorFlow: CSV log only
+        missing = tensorboard_missing()
+        if missing is not None:  # CSV log only
+            if echo is not None:
+                echo(f"TensorBoard logging off: {missing}; log.csv has every logged value")
             return
+        import tensorflow as tf
+
         self.tf = tf
         self.writer = tf.summary.create_file_writer(str(logdir))
 
@@ -505,7 +525,7 @@ def run_training(
     train, val = build_data(cfg)
     log = CsvLog(run_dir / "log.csv")
     log.truncate_after(start_step)
-    tb = TensorBoardLog(run_dir / "tb", enabled=tensorboard)
+    tb = TensorBoardLog(run_dir / "tb", enabled=tensorboard, echo=echo)
     feed = Prefetcher(train, start_step, workers=cfg.data.workers)
     sums: dict[str, float] = {}
     count = 0
