@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 
 import numpy as np
+
+from deblur_tf.sysinfo import cpu_name, time_calls
 
 
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:
@@ -34,25 +34,8 @@ def median_times(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
     On a CPU shared with other jobs the wall time inflates while the CPU time of a single-threaded numpy
     loop stays close to what an idle core would take, so both are reported for the kernel generator.
     """
-    fn()  # warm-up: tracing, compilation, caches
-    wall, cpu = [], []
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
+    wall, cpu, _ = time_calls(fn, repeats)
     return statistics.median(wall), statistics.median(cpu)
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:
@@ -69,7 +52,7 @@ def main() -> None:
     from deblur_tf.blur import blur_images, blur_numpy, random_kernels
 
     backend = keras.backend.backend()
-    print(f"# {cpu_model()}, {os.cpu_count()} cores, keras {keras.__version__} backend={backend}, "
+    print(f"# {cpu_name()}, {os.cpu_count()} cores, keras {keras.__version__} backend={backend}, "
           f"{time.strftime('%Y-%m-%d')}")
     print(f"# median of {args.repeats} runs after a warm-up; load average at start "
           f"{os.getloadavg()[0]:.1f}\n")

@@ -40,11 +40,11 @@ def main() -> None:
 
     from deblur_tf import classical
     from deblur_tf.blur import blur_numpy, random_kernels
-    from deblur_tf.cli.evaluate import _cpu_name
     from deblur_tf.inference import Deblurrer
     from deblur_tf.io import read_image
     from deblur_tf.metrics import LPIPS, psnr, ssim
     from deblur_tf.models import build_generator
+    from deblur_tf.sysinfo import cpu_name
 
     img, _ = read_image(args.image)
     if img.shape[:2] != (args.size, args.size):
@@ -68,7 +68,7 @@ def main() -> None:
         (f"mobile generator, {2 * args.size}² whole", lambda: Deblurrer(mobile, 8, tile=None)(big), 4 * mp),
         (f"mobile generator, {2 * args.size}² in 512 tiles", lambda: Deblurrer(mobile, 8, tile=512)(big), 4 * mp),
     ]
-    print(f"{_cpu_name()} ({os.cpu_count()} cores), {keras.backend.backend()} backend, "
+    print(f"{cpu_name()} ({os.cpu_count()} cores), {keras.backend.backend()} backend, "
           f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, median of {args.repeats} after one warm-up, "
           f"{args.size}x{args.size} input, load average before: {os.getloadavg()[0]:.1f}\n")
     print("| step | seconds | seconds / megapixel |")

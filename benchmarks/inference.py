@@ -33,7 +33,6 @@ import argparse
 import datetime as _dt
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -44,17 +43,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from deblur_tf.sysinfo import cpu_name, time_calls  # noqa: E402
+
 VARIANTS = {"fp32": "tflite-fp32", "fp16": "tflite-fp16", "int8_dynamic": "tflite-int8-dynamic", "int8": "tflite-int8"}
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -64,16 +55,8 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def timed(fn, runs: int) -> dict:
-    """Median wall and process-CPU seconds of `runs` calls after one warm-up call."""
-    t0 = time.perf_counter()
-    fn()
-    first = time.perf_counter() - t0
-    wall, cpu = [], []
-    for _ in range(runs):
-        w0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - w0)
-        cpu.append(time.process_time() - c0)
+    """Median wall and process-CPU milliseconds of `runs` calls after one warm-up call."""
+    wall, cpu, first = time_calls(fn, runs)
     return {"median_ms": round(1000 * statistics.median(wall), 2), "median_cpu_ms": round(1000 * statistics.median(cpu), 2),
             "min_ms": round(1000 * min(wall), 2), "first_call_ms": round(1000 * first, 1), "runs": runs}
 

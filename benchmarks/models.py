@@ -14,24 +14,19 @@ import argparse
 import os
 import statistics
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
+from deblur_tf.sysinfo import time_calls
 
 SIZES = {"256x256": (256, 256), "1280x720": (720, 1280)}
 
 
 def timed(fn, repeats: int) -> tuple[float, float]:
     """(median wall seconds, median process CPU seconds) over `repeats` calls after one warm-up."""
-    fn()
-    wall, cpu = [], []
-    for _ in range(repeats):
-        w0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - w0)
-        cpu.append(time.process_time() - c0)
+    wall, cpu, _ = time_calls(fn, repeats)
     return statistics.median(wall), statistics.median(cpu)
 
 

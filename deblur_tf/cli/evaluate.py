@@ -36,6 +36,7 @@ import click
 import numpy as np
 
 from deblur_tf.errors import DeblurError, ImageReadError, OutputExistsError
+from deblur_tf.sysinfo import cpu_name
 
 KERNEL_METHODS = ("wiener", "tikhonov", "rl")
 BASELINES = ("blurred", *KERNEL_METHODS)
@@ -478,7 +479,7 @@ def evaluate(pairs_dir, sharp_dir, synthetic_seed, kernel_size, noise_std, gamma
         "models": model_info,
         "lpips": "vgg (Zhang et al. 2018)" if lp else None,
         "methods": methods,
-        "machine": {"cpu": _cpu_name(), "platform": platform.platform(), "keras_backend": backend,
+        "machine": {"cpu": cpu_name(), "platform": platform.platform(), "keras_backend": backend,
                     "deblur_tf": __version__},
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
@@ -522,13 +523,3 @@ def evaluate(pairs_dir, sharp_dir, synthetic_seed, kernel_size, noise_std, gamma
 
     click.echo(md + note)
     click.echo(f"ranked by {primary}; results in {out_dir}")
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
