@@ -18,14 +18,14 @@ SHARED = Path(os.environ.get("DEBLUR_SHARED", ROOT.parent / "shared"))
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under the JAX backend, TensorFlow-only tests are deselected (they ran in the TensorFlow pass)."""
+    """Each pass deselects the tests of the other backend's own code: TensorFlow-only tests under JAX (they ran
+    in the TensorFlow pass), JAX-only ones under TensorFlow."""
     import keras
 
-    if keras.backend.backend() == "tensorflow":
-        return
+    other = "jax_only" if keras.backend.backend() == "tensorflow" else "tf_only"
     keep, drop = [], []
     for item in items:
-        (drop if item.get_closest_marker("tf_only") else keep).append(item)
+        (drop if item.get_closest_marker(other) else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
