@@ -51,6 +51,14 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if cmd is not None and not {"-h", "--help"} & set(rest):  # about to run it: load TF without noise
+            from deblur_tf.cli._quiet import quiet_tensorflow_import
+
+            quiet_tensorflow_import()
+        return name, cmd, rest
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -62,4 +70,7 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="deblur-tf")
 def main() -> None:
-    """Blind motion deblurring with DeblurGAN: synthesise blur, train, deblur, evaluate, export."""
+    """Blind motion deblurring with DeblurGAN: synthesise blur, train, deblur, evaluate, export.
+
+    TensorFlow's start-up log is hidden; set DEBLUR_TF_VERBOSE=1 to see it (e.g. to check GPU detection).
+    """
