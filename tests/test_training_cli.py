@@ -216,6 +216,16 @@ def test_dry_run_reports_missing_data(tmp_path):
     assert _count(result.output, "generator") == pytest.approx(11.4e6, rel=0.005)
 
 
+def test_dry_run_needs_no_run_dir_but_training_does(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    dry = CliRunner().invoke(main, ["train", "-p", "deblurgan-paper", "--dry-run",
+                                    "--set", f"data.train_dir={tmp_path / 'no-gopro'}"])
+    assert _count(dry.output, "generator") == pytest.approx(11.4e6, rel=0.005)
+    real = CliRunner().invoke(main, ["train", "-p", "smoke"])
+    assert real.exit_code == 2 and "--out" in real.output and "--dry-run" in real.output
+    assert list(tmp_path.iterdir()) == []  # neither wrote anything
+
+
 def test_first_ctrl_c_asks_to_stop_second_aborts():
     """The flag the loop checks after every step (a checkpoint is then saved); a second Ctrl-C raises."""
     from deblur_tf.train_loop import _StopFlag

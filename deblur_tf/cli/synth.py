@@ -263,7 +263,7 @@ def synth(sharp_dir: Path, out_dir: Path, seed: int, kernel_size: int, max_len: 
 
 @click.command("kernels")
 @click.argument("out_png", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--n", "count", type=click.IntRange(1, 1024), default=16, show_default=True,
+@click.option("--n", "-n", "count", type=click.IntRange(1, 1024), default=16, show_default=True,
               help="Number of kernels.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed (kernel i uses (seed, i)).")
 @click.option("--size", type=click.IntRange(1, 256), default=31, show_default=True, help="Kernel side, pixels.")

@@ -55,8 +55,9 @@ def dry_run_report(cfg) -> tuple[str, bool]:
 @click.option("--pipeline", "-p", "pipeline", metavar="NAME|PATH",
               help="Pipeline TOML, or a name from pipelines/ (deblurgan-synthetic, mobile-synthetic, "
                    "deblurgan-paper, smoke). Optional with --resume of an existing run.")
-@click.option("--out", "-o", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              metavar="RUN_DIR", help="Run directory: config, checkpoints, log.csv, TensorBoard events.")
+@click.option("--out", "-o", "out", default=None, type=click.Path(file_okay=False, path_type=Path),
+              metavar="RUN_DIR", help="Run directory: config, checkpoints, log.csv, TensorBoard events "
+                                      "(required unless --dry-run).")
 @click.option("--resume", is_flag=True,
               help="Continue RUN_DIR from its latest checkpoint with its saved config (starts fresh if it has none).")
 @click.option("--steps", type=click.IntRange(min=1), default=None, metavar="N",
@@ -95,7 +96,11 @@ def train(pipeline, out, resume, steps, overrides, dry_run, overwrite, no_progre
 
     if devices is not None:
         overrides = (*overrides, f"train.devices={devices}")
-    cfg = resolve_run_config(out, pipeline, tuple(overrides), resume)
+    if out is None and not dry_run:
+        raise click.UsageError("Missing option '--out' / '-o': the run directory (only --dry-run works without it).")
+    if out is None and pipeline is None:
+        raise click.UsageError("--dry-run needs --pipeline (or --out of a run to resume).")
+    cfg = resolve_run_config(out or Path("."), pipeline, tuple(overrides), resume and out is not None)
     if dry_run:
         report, ok = dry_run_report(cfg)
         click.echo(report)
