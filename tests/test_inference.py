@@ -251,6 +251,17 @@ def test_deblur_cli_keep_going_skips_bad_files(tmp_path, model_file):
     assert (tmp_path / "o" / "good.png").exists()
 
 
+def test_deblur_cli_stops_at_a_bad_file_and_says_how_to_go_on(tmp_path, model_file):
+    write_image(tmp_path / "in" / "a_good.png", smooth(16, 16))
+    (tmp_path / "in" / "b_broken.png").write_text("x")
+    write_image(tmp_path / "in" / "c_good.png", smooth(16, 16))
+    r = CliRunner().invoke(main, ["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--model",
+                                  str(model_file)])
+    assert r.exit_code == 2 and "b_broken.png" in r.output and "--keep-going" in r.output
+    assert "1 image(s) before it are written" in r.output
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a_good.png"]
+
+
 def test_models_cli_lists_shipped(tmp_path, monkeypatch, tiny_kind):
     from deblur_tf import zoo
 

@@ -115,12 +115,15 @@ def deblur(inputs, out_dir, model_name, fmt, quality, tile, overlap, batch_size,
     t0 = time.perf_counter()
     pixels = 0
     bar = tqdm(plan, desc=f"deblur ({loaded.name})", unit="img", disable=len(plan) < 2)
-    for src, dst, cmp_dst in bar:
+    for index, (src, dst, cmp_dst) in enumerate(bar):
         try:
             img, depth = read_image(src)
         except ImageReadError as exc:
             if not keep_going:
-                raise
+                written = index  # no failure before this one, or --keep-going would be on
+                also = (f"; the {written} image(s) before it are written (add --overwrite to redo them)"
+                        if written else "")
+                raise ImageReadError(f"{exc} (pass --keep-going to skip unreadable images{also})") from exc
             failed.append(str(exc))
             continue
         out = runner(img)
