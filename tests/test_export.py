@@ -292,6 +292,18 @@ def test_cli_export_fails_loudly_below_threshold(tmp_path):
     assert odd.exit_code == 2 and "divisible by 8" in odd.output
 
 
+def test_cli_export_defaults_to_the_shipped_default_model(tmp_path):
+    from click.testing import CliRunner
+
+    from deblur_tf.cli import main
+    from deblur_tf.zoo import default_model
+
+    res = CliRunner().invoke(main, ["export", "--out", str(tmp_path / "dist"), "--formats", "tflite-fp32",
+                                    "--input-size", "32x32", "--eval-count", "1", "--latency-runs", "1"])
+    assert res.exit_code == 0, res.output
+    assert [p.name for p in (tmp_path / "dist").glob("*.tflite")] == [f"{default_model()}_32x32_fp32.tflite"]
+
+
 def test_cli_deblur_runs_each_exported_artifact(exported, test_images, tmp_path):
     """`deblur-tf deblur --model` takes the .tflite, the SavedModel folder and the .keras file: users check what they ship."""
     from click.testing import CliRunner

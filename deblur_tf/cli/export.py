@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 
 from deblur_tf.errors import DeblurError
@@ -21,9 +23,9 @@ def _parse_formats(text: str) -> list[str]:
 
 
 @click.command("export")
-@click.option("--model", "model_name", required=True,
+@click.option("--model", "model_name", default=None,
               help="Shipped model name (`deblur-tf models`) or a path: .keras, .weights.h5 with generator.json, "
-                   "or a training run folder.")
+                   "or a training run folder. Default: the shipped default model.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for the artifacts and report.json.")
 @click.option("--formats", default=",".join(FORMAT_CHOICES), show_default=True,
@@ -31,7 +33,8 @@ def _parse_formats(text: str) -> list[str]:
 @click.option("--input-size", "input_sizes", multiple=True, default=("256x256",), show_default=True,
               help="HEIGHTxWIDTH (multiples of 4) of the fixed-size TFLite files and of the verification crops; "
                    "repeat for several, e.g. --input-size 256x256 --input-size 720x1280.")
-@click.option("--name", default="deblurgan", show_default=True, help="Model name: TF Serving folder and file names.")
+@click.option("--name", default=None,
+              help="Model name: TF Serving folder and file names. Default: the model's name (e.g. deblurgan-mobile).")
 @click.option("--version", "version", default=1, show_default=True, type=int, help="TF Serving version folder.")
 @click.option("--calibration-dir", type=click.Path(exists=True),
               help="Images for int8 calibration: a paired blur/+sharp/ folder or sharp photos (blurred here). "
@@ -75,7 +78,7 @@ def export(model_name, out_dir, formats, input_sizes, name, version, calibration
     if loaded.keras_model is None:
         raise DeblurError(f"--model {model_name}: export needs the Keras model (a shipped name, .keras, "
                           ".weights.h5 or run folder), not an already exported {loaded.kind} artifact")
-    export_all(loaded.keras_model, out_dir, formats=fmts, input_sizes=sizes, name=name, version=version,
+    export_all(loaded.keras_model, out_dir, formats=fmts, input_sizes=sizes, name=name or re.sub(r"[^A-Za-z0-9_.-]+", "_", loaded.name), version=version,
                calibration_dir=calibration_dir, calibration_count=calibration_count, eval_dir=eval_dir,
                eval_count=eval_count, float_threshold=float_threshold, int8_threshold=int8_threshold,
                latency_runs=latency_runs, threads=threads, seed=seed, overwrite=overwrite, log=click.echo)
