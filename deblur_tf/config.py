@@ -106,6 +106,9 @@ class TrainConfig:
     log_every: int = 100
     val_every: int = 1000
     sample_every: int = 1000  # TensorBoard triptychs (blurred | restored | sharp)
+    # fine-tuning: start a new run from a trained generator (shipped name, .keras, .weights.h5 + generator.json
+    # or a run folder) and from the critic stored with it, if any; "" = random initialisation
+    init_from: str = ""
 
 
 @dataclass

@@ -113,6 +113,72 @@ def build_gan(cfg: PipelineConfig, pretrained_vgg: bool = True):
     return gan
 
 
+def init_from_model(gan, spec: str, echo: Callable[[str], None] = print) -> dict[str, str | None]:
+    """Fine-tuning: copy a trained generator (and the critic stored with it, when one fits) into a new run.
+
+    The pipeline's [generator] must describe the same network; a mismatch is an error that names both, since
+    silently training a different architecture from scratch is not what someone fine-tuning asked for. The
+    critic is optional: shipped models and run folders may lack one, or one of another size; then it starts
+    from random weights and a note says so. Returns where each came from.
+    """
+    from deblur_tf.zoo import load_model
+
+    loaded = load_model(spec)
+    src = loaded.keras_model
+    if src is None:
+        raise DeblurError(f"train.init_from {spec!r}: a {loaded.kind} artifact has no trainable Keras weights; give "
+                          "a shipped model name, a .keras file, a .weights.h5 with generator.json, or a run folder")
+    want = [tuple(w.shape) for w in gan.generator.get_weights()]
+    have = [tuple(w.shape) for w in src.get_weights()]
+    if want != have:
+        desc = loaded.info.get("kind", loaded.kind), loaded.info.get("kwargs", "?")
+        raise DeblurError(
+            f"train.init_from {spec!r}: its generator ({desc[0]} {desc[1]}, {loaded.params:,} parameters) is not "
+            f"the pipeline's ({gan.generator.count_params():,} parameters); use a pipeline whose [generator] "
+            "matches it (mobile models: -p mobile-synthetic; ResNet ones: a deblurgan-* pipeline), or --set "
+            "generator.<key>=<value> to make it match")
+    gan.generator.set_weights(src.get_weights())
+    origin: dict[str, str | None] = {"generator": loaded.source, "critic": None}
+    echo(f"generator initialised from {loaded.name} ({loaded.source})")
+
+    critic_file = _stored_critic(loaded.source)
+    if critic_file is None:
+        echo(f"note: {loaded.name} has no stored critic; the critic starts from random weights")
+        return origin
+    try:
+        if critic_file.name.endswith(".keras"):
+            from deblur_tf.explain import load_critic
+
+            weights = load_critic(critic_file).get_weights()
+            if [w.shape for w in weights] != [w.shape for w in gan.critic.get_weights()]:
+                raise ValueError("its layers have other shapes than the pipeline's [critic]")
+            gan.critic.set_weights(weights)
+        else:
+            gan.critic.load_weights(critic_file)
+    except Exception as exc:  # noqa: BLE001 - keras raises many types for weights that do not fit
+        echo(f"note: the critic stored with {loaded.name} ({critic_file}) does not fit the pipeline's [critic] "
+             f"({type(exc).__name__}: {exc}); the critic starts from random weights")
+        return origin
+    origin["critic"] = str(critic_file)
+    echo(f"critic initialised from {critic_file}")
+    return origin
+
+
+def _stored_critic(model_source: str) -> Path | None:
+    """The critic that belongs with a model: beside it (shipped models, exports) or a run's last checkpoint."""
+    from deblur_tf.explain import find_critic
+
+    found = find_critic(model_source)
+    if found is not None:
+        return found
+    src = Path(model_source)
+    run = src if src.is_dir() else src.parent
+    ckpts = list_checkpoints(run) if (run / "checkpoints").is_dir() else []
+    if ckpts and (ckpts[-1] / "critic.weights.h5").is_file():
+        return ckpts[-1] / "critic.weights.h5"
+    return None
+
+
 def build_data(cfg: PipelineConfig):
     """(training BatchSource, fixed validation BatchSource of (blurred, sharp) or None)."""
     from deblur_tf.data import PairedFolder, SyntheticPairs, mix
@@ -578,6 +644,9 @@ def run_training(
         state = restore_checkpoint(gan, checkpoints[-1])
         start_step, wall_offset = int(state["step"]), float(state.get("wall_time_s", 0.0))
         echo(f"resuming {run_dir} from step {start_step} ({checkpoints[-1].name})")
+    elif cfg.train.init_from:
+        with dist.scope():
+            init_from_model(gan, cfg.train.init_from, echo)
     if cfg.optim.decay_steps and cfg.optim.constant_steps + cfg.optim.decay_steps != cfg.train.steps:
         echo(f"note: the learning rate reaches 0 at step {cfg.optim.constant_steps + cfg.optim.decay_steps}, the run "
              f"ends at train.steps = {cfg.train.steps}; set optim.constant_steps and optim.decay_steps to match")
@@ -593,10 +662,17 @@ def run_training(
 
     train, val = build_data(cfg)
     log = CsvLog(run_dir / "log.csv")
-    log.truncate_after(start_step)
+    log.truncate_after(start_step if start_step else -1)  # no checkpoint: the run starts over
     tb = TensorBoardLog(run_dir / "tb", enabled=tensorboard, echo=echo)
     feed = Prefetcher(train, start_step, workers=cfg.data.workers)
     loop = JaxDeviceLoop(gan) if device_loop and keras.backend.backend() == "jax" and not dist.is_distributed else None
+    if start_step == 0 and cfg.train.init_from and val is not None:
+        # where fine-tuning starts from: the step-0 row of log.csv
+        v_psnr, v_ssim, _ = validate(gan, val, cfg.data.val_limit,
+                                     (lambda x: dist.predict(gan, x)) if dist.is_distributed else None)
+        log.write({"step": 0, "val_psnr": v_psnr, "val_ssim": v_ssim, "wall_time_s": wall_offset})
+        echo(f"step 0 ({cfg.train.init_from}): val PSNR {v_psnr:.2f} dB, SSIM {v_ssim:.4f}")
+        summary["init_val_psnr"] = v_psnr
     sums: dict[str, float] = {}
     count = 0
     t_cfg = cfg.train

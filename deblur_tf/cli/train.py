@@ -6,6 +6,7 @@ command runs on JAX; TensorBoard logging switches itself off when TensorFlow is 
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -66,6 +67,10 @@ def dry_run_report(cfg) -> tuple[str, bool]:
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a pipeline value, e.g. --set train.steps=5000 --set data.train_dir=/data/sharp. "
                    "Repeatable.")
+@click.option("--init-from", "init_from", default=None, metavar="NAME|PATH",
+              help="Fine-tune: start from a trained generator (shipped name such as deblurgan-mobile, .keras, "
+                   ".weights.h5 with generator.json, or a run folder) and the critic stored with it, if any. Same "
+                   "as --set train.init_from=...; the pipeline's [generator] must match it.")
 @click.option("--dry-run", is_flag=True,
               help="Print parameter counts, check and summarise the data, print the resolved config; train nothing.")
 @click.option("--overwrite", is_flag=True, help="Replace the run files in a non-empty RUN_DIR.")
@@ -74,7 +79,7 @@ def dry_run_report(cfg) -> tuple[str, bool]:
               help="Data-parallel replicas (same as --set train.devices=N): 1, N GPUs, or 0 = all. data.batch_size "
                    "stays the global batch. TensorFlow: MirroredStrategy (MultiWorkerMirroredStrategy with "
                    "TF_CONFIG); JAX: keras.distribution.DataParallel.")
-def train(pipeline, out, resume, steps, overrides, dry_run, overwrite, no_progress, devices) -> None:
+def train(pipeline, out, resume, steps, overrides, init_from, dry_run, overwrite, no_progress, devices) -> None:
     """Train DeblurGAN from a pipeline into RUN_DIR.
 
     \b
@@ -83,6 +88,8 @@ def train(pipeline, out, resume, steps, overrides, dry_run, overwrite, no_progre
       deblur-tf train -p deblurgan-synthetic -o runs/dg --steps 2000          # first chunk
       deblur-tf train -o runs/dg --resume --steps 2000                        # next chunks
       KERAS_BACKEND=jax deblur-tf train -p mobile-synthetic -o runs/m --set train.precision=mixed_bfloat16
+      deblur-tf train -p mobile-synthetic -o runs/ft --init-from deblurgan-mobile \
+          --set data.train_dir=my_sharp_photos --set optim.lr=2e-5 --set train.steps=2000   # fine-tune
 
     Ctrl-C finishes the current step, saves a checkpoint and exits (status 130); --resume continues exactly
     (same weights, optimizer state, step and data stream).
@@ -96,6 +103,8 @@ def train(pipeline, out, resume, steps, overrides, dry_run, overwrite, no_progre
 
     if devices is not None:
         overrides = (*overrides, f"train.devices={devices}")
+    if init_from is not None:
+        overrides = (*overrides, f"train.init_from={json.dumps(init_from)}")  # a TOML string, whatever it looks like
     if out is None and not dry_run:
         raise click.UsageError("Missing option '--out' / '-o': the run directory (only --dry-run works without it).")
     if out is None and pipeline is None:

@@ -1,0 +1,114 @@
+"""Fine-tuning: a new run starts from a trained generator (and its stored critic) instead of random weights."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from deblur_tf.cli import main
+from deblur_tf.errors import DeblurError
+
+
+def _smoke(shared, *extra: str):
+    from deblur_tf.config import load_pipeline
+
+    val = shared / "data" / "sharp" / "val"
+    return load_pipeline("smoke", [f"data.train_dir={val}", f"data.val_dir={val}",
+                                   f"loss.vgg_weights={shared / 'weights' / 'vgg16_imagenet_block3.npz'}", *extra])
+
+
+def _rows(run):
+    with open(run / "log.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, shared):
+    """A 3-step smoke run: its generator.weights.h5 + generator.json and a checkpoint holding the critic."""
+    from deblur_tf.train_loop import prepare_run_dir, run_training
+
+    run = tmp_path_factory.mktemp("ft") / "source"
+    prepare_run_dir(run, resume=False, overwrite=False)
+    run_training(_smoke(shared, "train.steps=3"), run, progress=False, echo=lambda m: None, tensorboard=False)
+    return run
+
+
+def test_init_copies_generator_and_critic_of_a_run(trained_run, shared):
+
+    from deblur_tf.train_loop import build_gan, init_from_model
+    from deblur_tf.zoo import load_model
+
+    said = []
+    gan = build_gan(_smoke(shared))
+    before = [w.copy() for w in gan.generator.get_weights()]
+    origin = init_from_model(gan, str(trained_run), said.append)
+    expected = load_model(str(trained_run)).keras_model.get_weights()
+    for got, want in zip(gan.generator.get_weights(), expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, expected, strict=True))  # it did change them
+    assert origin["critic"].endswith("step_00000003/critic.weights.h5")
+    from deblur_tf.models import build_critic
+
+    ref = build_critic(ndf=8, n_layers=2, norm="instance")
+    ref.load_weights(origin["critic"])
+    for got, want in zip(gan.critic.get_weights(), ref.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert any("critic initialised" in m for m in said)
+
+
+def test_fine_tune_run_starts_where_the_source_ended(trained_run, shared, tmp_path):
+    """Same validation set (same seed and photos): the new run's step-0 PSNR is the source's last one."""
+    out = tmp_path / "ft"
+    val = shared / "data" / "sharp" / "val"
+    res = CliRunner().invoke(main, ["train", "-p", "smoke", "-o", str(out), "--init-from", str(trained_run),
+                                    "--no-progress", "--set", "train.steps=2",
+                                    "--set", f"data.train_dir={val}", "--set", f"data.val_dir={val}",
+                                    "--set", f"loss.vgg_weights={shared / 'weights' / 'vgg16_imagenet_block3.npz'}"])
+    assert res.exit_code == 0, res.output
+    rows = _rows(out)
+    source_last = [r for r in _rows(trained_run) if r["val_psnr"]][-1]
+    assert rows[0]["step"] == "0" and rows[0]["d_loss"] == ""
+    assert float(rows[0]["val_psnr"]) == pytest.approx(float(source_last["val_psnr"]), abs=1e-3)
+    assert max(int(r["step"]) for r in rows) == 2
+    saved = (out / "config.toml").read_text()
+    assert f'init_from = {json.dumps(str(trained_run))}' in saved  # recorded with the run
+
+
+def test_shipped_model_with_its_critic(shared):
+    from deblur_tf.config import load_pipeline
+    from deblur_tf.train_loop import build_gan, init_from_model
+    from deblur_tf.zoo import load_model
+
+    val = shared / "data" / "sharp" / "val"
+    cfg = load_pipeline("mobile-synthetic", [f"data.train_dir={val}", f"data.val_dir={val}",
+                                             f"loss.vgg_weights={shared / 'weights' / 'vgg16_imagenet_block3.npz'}"])
+    gan = build_gan(cfg)
+    origin = init_from_model(gan, "deblurgan-mobile", lambda m: None)
+    want = load_model("deblurgan-mobile").keras_model.get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(gan.generator.get_weights(), want, strict=True))
+    assert origin["critic"].endswith("deblurgan-mobile/critic.weights.h5")
+
+
+def test_mismatched_generator_is_an_error_naming_both(shared):
+    from deblur_tf.train_loop import build_gan, init_from_model
+
+    gan = build_gan(_smoke(shared))  # a tiny ResNet
+    with pytest.raises(DeblurError) as err:
+        init_from_model(gan, "deblurgan-mobile", lambda m: None)
+    msg = str(err.value)
+    assert "mobile" in msg and "303,603" in msg and "32,739" in msg and "[generator]" in msg
+
+
+def test_a_critic_that_does_not_fit_is_left_random_with_a_note(trained_run, shared):
+    from deblur_tf.train_loop import build_gan, init_from_model
+
+    said = []
+    gan = build_gan(_smoke(shared, "critic.ndf=16"))
+    before = [w.copy() for w in gan.critic.get_weights()]
+    origin = init_from_model(gan, str(trained_run), said.append)
+    assert origin["critic"] is None and any("does not fit" in m for m in said)
+    assert all(np.array_equal(a, b) for a, b in zip(gan.critic.get_weights(), before, strict=True))
