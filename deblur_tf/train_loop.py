@@ -241,22 +241,35 @@ def save_checkpoint(gan, run_dir: Path, step: int, extra: dict[str, Any] | None 
     final = ckdir / f"step_{step:08d}"
     tmp = ckdir / f".tmp_step_{step:08d}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    gan.generator.save_weights(tmp / "generator.weights.h5")
-    gan.critic.save_weights(tmp / "critic.weights.h5")
-    arrays = {}
-    for prefix, opt in (("g", gan.optimizer), ("d", gan.d_optimizer)):
-        for i, v in enumerate(opt.variables):
-            arrays[f"{prefix}/{i:04d}"] = _np(v.value)
-    for i, v in enumerate(rng_variables(gan)):
-        arrays[f"rng/{i:04d}"] = _np(v.value)
-    np.savez(tmp / "optimizers.npz", **arrays)
-    state = {"step": int(step), "seed": gan.seed, **(extra or {})}
-    (tmp / "state.json").write_text(json.dumps(state, indent=2))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    _atomic_copy(final / "generator.weights.h5", Path(run_dir) / "generator.weights.h5")
+    try:
+        tmp.mkdir()
+        gan.generator.save_weights(tmp / "generator.weights.h5")
+        gan.critic.save_weights(tmp / "critic.weights.h5")
+        arrays = {}
+        for prefix, opt in (("g", gan.optimizer), ("d", gan.d_optimizer)):
+            for i, v in enumerate(opt.variables):
+                arrays[f"{prefix}/{i:04d}"] = _np(v.value)
+        for i, v in enumerate(rng_variables(gan)):
+            arrays[f"rng/{i:04d}"] = _np(v.value)
+        np.savez(tmp / "optimizers.npz", **arrays)
+        state = {"step": int(step), "seed": gan.seed, **(extra or {})}
+        (tmp / "state.json").write_text(json.dumps(state, indent=2))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except OSError as exc:  # full disk, quota, permissions: the earlier checkpoints are untouched
+        shutil.rmtree(tmp, ignore_errors=True)
+        earlier = [p.name for p in list_checkpoints(run_dir) if p != final]
+        keep_note = (f"the latest complete checkpoint is {earlier[-1]}; free space, then --resume continues from it"
+                     if earlier else "no earlier checkpoint exists; free space and start the run again")
+        raise DeblurError(f"{final}: cannot write the step-{step} checkpoint ({exc.strerror or exc}); "
+                          f"{keep_note}") from exc
+    try:
+        _atomic_copy(final / "generator.weights.h5", Path(run_dir) / "generator.weights.h5")
+    except OSError as exc:
+        Path(run_dir, "generator.weights.h5.tmp").unlink(missing_ok=True)
+        raise DeblurError(f"{final} is saved, but {Path(run_dir) / 'generator.weights.h5'} could not be refreshed "
+                          f"({exc.strerror or exc}); free space, then --resume continues from {final.name}") from exc
     for old in list_checkpoints(run_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final

@@ -233,6 +233,27 @@ def test_checkpoints_keep_the_last_k(stepped, tmp_path):
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step_00000003", "step_00000004"]
 
 
+def test_a_full_disk_at_checkpoint_time_loses_nothing(stepped, tmp_path, monkeypatch):
+    import errno
+
+    from deblur_tf import train_loop
+    from deblur_tf.errors import DeblurError
+
+    train_loop.save_checkpoint(stepped[0], tmp_path, step=1, keep=2)
+    before = (tmp_path / "checkpoints" / "step_00000001" / "optimizers.npz").read_bytes()
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(train_loop.np, "savez", no_space)
+    with pytest.raises(DeblurError) as err:
+        train_loop.save_checkpoint(stepped[0], tmp_path, step=2, keep=2)
+    msg = str(err.value)
+    assert "No space left on device" in msg and "step_00000001" in msg and "--resume" in msg
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step_00000001"]  # no half checkpoint
+    assert (tmp_path / "checkpoints" / "step_00000001" / "optimizers.npz").read_bytes() == before
+
+
 @pytest.mark.slow
 def test_overfits_four_pairs():
     """On 4 fixed synthetic pairs the generator's PSNR rises by >= 3 dB: losses and updates point the right way."""
