@@ -65,6 +65,16 @@ def _steps(count: int, batch_size: int, drop_remainder: bool) -> int:
     return max(1, count // batch_size) if drop_remainder else -(-count // batch_size)
 
 
+
+def _too_small_for_crop(problems, path, h: int, w: int, crop: int | None, load_size, what: str) -> bool:
+    """Record (and report True for) an image smaller than the training crop, naming the ways out."""
+    if not crop or min(h, w) >= crop:
+        return False
+    after = " after load_size" if load_size is not None else ""
+    problems.add(path, f"{w}x{h}{after} is smaller than the {crop}x{crop} crop "
+                 f"(use a smaller crop or load_size, or remove the {what})")
+    return True
+
 class PairedFolder(BatchSource):
     """GoPro-style blur/sharp pairs: `<root>/[<scene>/]blur/X` <-> `<root>/[<scene>/]sharp/X`.
 
@@ -117,10 +127,7 @@ class PairedFolder(BatchSource):
             if (bh, bw) != (sh, sw):
                 problems.add(bpath, f"size {bw}x{bh} differs from its sharp counterpart {spath} ({sw}x{sh})")
                 continue
-            if crop and min(bh, bw) < crop:
-                after = " after load_size" if load_size is not None else ""
-                problems.add(bpath, f"{bw}x{bh}{after} is smaller than the {crop}x{crop} crop "
-                             "(use a smaller crop or load_size, or remove the pair)")
+            if _too_small_for_crop(problems, bpath, bh, bw, crop, load_size, "pair"):
                 continue
             keep.append(i)
         problems.report(f"paired set {self.root}", skip_bad, "Fix or remove these files")
@@ -230,10 +237,7 @@ class SyntheticPairs(BatchSource):
             if i in store.bad:
                 continue
             h, w = store.shapes[i]
-            if crop and min(h, w) < crop:
-                after = " after load_size" if load_size is not None else ""
-                problems.add(p, f"{w}x{h}{after} is smaller than the {crop}x{crop} crop "
-                             "(use a smaller crop or load_size, or remove the file)")
+            if _too_small_for_crop(problems, p, h, w, crop, load_size, "file"):
                 continue
             keep.append(i)
         problems.report(f"sharp set {self.sharp_dir}", skip_bad, "Fix or remove these files")
