@@ -54,18 +54,26 @@ def pad_to_multiple(img: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[i
     return np.pad(img, ((0, ph), (0, pw), (0, 0)), mode=mode), (h, w)
 
 
-def _axis_tiles(size: int, tile: int, overlap: int, multiple: int) -> tuple[int, list[int]]:
+def _axis_tiles(size: int, tile: int, overlap: int, multiple: int, fixed: bool = False) -> tuple[int, list[int]]:
     """Tile length and origins along one axis: as few tiles as the overlap allows, spread evenly.
 
     Tiles shrink to just cover the axis (n tiles of ceil((size + (n-1) * overlap) / n), rounded up to the
     multiple) instead of a last tile pushed flush against the end, which for 1024 pixels in 512-pixel tiles
-    would compute 1536 pixels where 1088 suffice.
+    would compute 1536 pixels where 1088 suffice. `fixed`: keep every tile `tile` long (overlaps grow
+    instead), for a model that only takes one input size (a TFLite file).
     """
     if size <= tile:
         return size, [0]
     n = math.ceil((size - overlap) / (tile - overlap))
-    length = min(tile, math.ceil((size + (n - 1) * overlap) / n / multiple) * multiple)
-    return length, [round(i * (size - length) / (n - 1)) for i in range(n)]
+    while True:
+        length = tile if fixed else min(tile, math.ceil((size + (n - 1) * overlap) / n / multiple) * multiple)
+        span = size - length
+        # origins on the multiple: a strided network (stride-2 convs, a 1/8-resolution U-Net) computes the
+        # same pixels in a tile as in the whole image only if the tile starts on its sampling grid
+        starts = [round(i * span / (n - 1) / multiple) * multiple for i in range(n - 1)] + [span]
+        if all(a + length - b >= overlap for a, b in zip(starts, starts[1:], strict=False)):
+            return length, starts
+        n += 1  # rounding to the grid ate into an overlap: one tile more
 
 
 def _feather(length: int, overlap: int, ramp_start: bool, ramp_end: bool) -> np.ndarray:
@@ -86,7 +94,8 @@ class Deblurrer:
     """Any-size deblurring around a predict function (or a Keras model).
 
     `multiple`: H and W the network accepts must divide by it. `tile`: tile side in pixels (rounded down to the
-    multiple), or None to always run the whole image. `overlap`: pixels shared by neighbouring tiles.
+    multiple), or None to always run the whole image. `overlap`: pixels shared by neighbouring tiles (at
+    least). `fixed_tile`: every tile of a long enough axis is exactly `tile` (for fixed-size runtimes).
     """
 
     def __init__(
@@ -96,6 +105,7 @@ class Deblurrer:
         tile: int | None = 512,
         overlap: int = 32,
         batch_size: int = 4,
+        fixed_tile: bool = False,
     ) -> None:
         if multiple < 1:
             raise DeblurError(f"input multiple must be >= 1, got {multiple}")
@@ -109,6 +119,7 @@ class Deblurrer:
         self.tile = tile
         self.overlap = int(overlap)
         self.batch_size = max(1, int(batch_size))
+        self.fixed_tile = bool(fixed_tile)
         if hasattr(model, "predict") and hasattr(model, "layers"):  # a keras.Model
             self.predict: PredictFn = keras_predict_fn(model)
         elif callable(model):
@@ -125,8 +136,8 @@ class Deblurrer:
         return (out + 1.0) * 0.5
 
     def _tiles(self, shape: tuple[int, int]) -> Iterator[tuple[int, int, int, int]]:
-        th, ys = _axis_tiles(shape[0], self.tile, self.overlap, self.multiple)  # type: ignore[arg-type]
-        tw, xs = _axis_tiles(shape[1], self.tile, self.overlap, self.multiple)  # type: ignore[arg-type]
+        th, ys = _axis_tiles(shape[0], self.tile, self.overlap, self.multiple, self.fixed_tile)  # type: ignore[arg-type]
+        tw, xs = _axis_tiles(shape[1], self.tile, self.overlap, self.multiple, self.fixed_tile)  # type: ignore[arg-type]
         for y in ys:
             for x in xs:
                 yield y, x, th, tw

@@ -15,6 +15,7 @@ from deblur_tf.cli import main
 from deblur_tf.errors import DeblurError
 from deblur_tf.inference import Deblurrer, pad_to_multiple
 from deblur_tf.io import read_image, write_image
+from deblur_tf.metrics import psnr
 
 
 def tiny_model(seed=0, stride=True):
@@ -85,6 +86,27 @@ def test_tiled_equals_untiled_without_seams():
     tiled = Deblurrer(model, multiple=4, tile=96, overlap=32, batch_size=3)(img)
     assert np.abs(whole - img).max() > 0.05  # the model does change the image
     assert np.abs(tiled - whole).max() <= 1 / 255
+
+
+def test_fixed_tiles_are_all_one_size_and_blend_without_seams():
+    """For fixed-size runtimes (TFLite): every tile of a long axis is exactly `tile`; overlaps grow instead."""
+    model = tiny_model()
+    img = smooth(200, 260)
+    shapes = []
+
+    def predict(batch):
+        shapes.append(batch.shape[1:3])
+        return np.asarray(model.predict_on_batch(batch))
+
+    whole = Deblurrer(model, multiple=4, tile=None)(img)
+    fixed = Deblurrer(predict, multiple=4, tile=96, overlap=32, batch_size=1, fixed_tile=True)(img)
+    assert len(shapes) > 4 and set(shapes) == {(96, 96)}
+    assert np.abs(fixed - whole).max() <= 1 / 255
+    from deblur_tf.inference import _axis_tiles
+
+    length, starts = _axis_tiles(1000, 256, 48, 4, fixed=True)
+    assert length == 256 and starts[0] == 0 and starts[-1] + 256 == 1000
+    assert all(b - a <= 256 - 48 for a, b in zip(starts, starts[1:], strict=False))
 
 
 def test_tiles_without_feathering_would_show(monkeypatch):
@@ -260,6 +282,50 @@ def test_deblur_cli_stops_at_a_bad_file_and_says_how_to_go_on(tmp_path, model_fi
     assert r.exit_code == 2 and "b_broken.png" in r.output and "--keep-going" in r.output
     assert "1 image(s) before it are written" in r.output
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a_good.png"]
+
+
+@pytest.mark.tf_only
+def test_deblur_cli_tflite_runtime_matches_keras_and_converts_once(tmp_path, model_file, monkeypatch):
+    monkeypatch.setenv("DEBLUR_TF_CACHE", str(tmp_path / "cache"))
+    write_image(tmp_path / "in" / "a.png", smooth(70, 90))
+    write_image(tmp_path / "in" / "b.png", smooth(20, 24, seed=3))  # smaller than one tile
+    base = ["deblur", str(tmp_path / "in"), "--model", str(model_file), "--tile", "48", "--overlap", "8"]
+    keras_run = CliRunner().invoke(main, [*base, "-o", str(tmp_path / "k")])
+    first = CliRunner().invoke(main, [*base, "-o", str(tmp_path / "t1"), "--runtime", "tflite"])
+    again = CliRunner().invoke(main, [*base, "-o", str(tmp_path / "t2"), "--runtime", "tflite"])
+    assert keras_run.exit_code == first.exit_code == again.exit_code == 0, first.output + again.output
+    assert "converting the model to TFLite for 48x48 tiles" in first.output and "(TFLite)" in first.output
+    assert "converting" not in again.output  # cached
+    assert len(list((tmp_path / "cache" / "tflite").glob("*_48x48_fp32_*.tflite"))) == 1
+    for name in ("a.png", "b.png"):
+        k, _ = read_image(tmp_path / "k" / name)
+        t, _ = read_image(tmp_path / "t1" / name)
+        assert k.shape == t.shape and psnr(k, t) > 45.0, (name, psnr(k, t))
+        assert psnr(k, read_image(tmp_path / "in" / name)[0]) < psnr(k, t)  # the model did something
+    zero = CliRunner().invoke(main, [*base[:-4], "-o", str(tmp_path / "z"), "--runtime", "tflite", "--tile", "0"])
+    assert zero.exit_code == 2 and "--tile" in zero.output
+
+    # full tiles go to the TFLite file, any other shape to the Keras model
+    from deblur_tf.cli.deblur import _as_tflite
+    from deblur_tf.zoo import load_model
+
+    loaded, keras_calls = load_model(str(model_file)), []
+    keras_predict = loaded.predict
+    loaded.predict = lambda b: (keras_calls.append(b.shape), keras_predict(b))[1]
+    fast = _as_tflite(loaded, 48)
+    tile = np.random.default_rng(0).uniform(-1, 1, (1, 48, 48, 3)).astype(np.float32)
+    np.testing.assert_allclose(fast.predict(tile), np.clip(keras_predict(tile), -1, 1), atol=1e-4)  # TFLite clips
+    fast.predict(np.zeros((1, 20, 24, 3), np.float32))
+    assert keras_calls == [(1, 20, 24, 3)]
+
+
+@pytest.mark.jax_only
+def test_deblur_cli_tflite_runtime_needs_the_tensorflow_backend(tmp_path, model_file):
+    write_image(tmp_path / "in" / "a.png", smooth(16, 16))
+    r = CliRunner().invoke(main, ["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--model",
+                                  str(model_file), "--runtime", "tflite"])
+    assert r.exit_code == 2 and "KERAS_BACKEND=tensorflow" in r.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_models_cli_lists_shipped(tmp_path, monkeypatch, tiny_kind):
