@@ -810,9 +810,10 @@ def cached_tflite(model, size: tuple[int, int], echo: Callable[[str], None] | No
     import hashlib
 
     import keras
+
+    _require_tensorflow_backend("TFLite")  # before importing TensorFlow, which a JAX machine may not have
     import tensorflow as tf
 
-    _require_tensorflow_backend("TFLite")
     h = hashlib.sha256()
     h.update(json.dumps(model.get_config(), sort_keys=True, default=str).encode())
     for w in model.get_weights():
