@@ -249,8 +249,10 @@ def load_critic(path: str | Path):
             critic = models.build_critic(**cfg.get("kwargs", {}))
         except TypeError as exc:
             raise DeblurError(f"{description}: bad critic kwargs {cfg.get('kwargs')} ({exc})") from exc
+        from deblur_tf.zoo import load_weights_strict
+
         try:
-            critic.load_weights(path)
+            load_weights_strict(critic, path)
         except Exception as exc:  # noqa: BLE001
             raise DeblurError(f"--critic {path}: weights do not fit the critic described in {description} "
                               f"({type(exc).__name__}: {exc})") from exc

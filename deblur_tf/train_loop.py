@@ -145,6 +145,9 @@ def init_from_model(gan, spec: str, echo: Callable[[str], None] = print) -> dict
     if critic_file is None:
         echo(f"note: {loaded.name} has no stored critic; the critic starts from random weights")
         return origin
+    from deblur_tf.zoo import load_weights_strict
+
+    fresh = gan.critic.get_weights()  # a failed load must not leave a half-trained critic behind
     try:
         if critic_file.name.endswith(".keras"):
             from deblur_tf.explain import load_critic
@@ -154,8 +157,9 @@ def init_from_model(gan, spec: str, echo: Callable[[str], None] = print) -> dict
                 raise ValueError("its layers have other shapes than the pipeline's [critic]")
             gan.critic.set_weights(weights)
         else:
-            gan.critic.load_weights(critic_file)
+            load_weights_strict(gan.critic, critic_file)
     except Exception as exc:  # noqa: BLE001 - keras raises many types for weights that do not fit
+        gan.critic.set_weights(fresh)
         echo(f"note: the critic stored with {loaded.name} ({critic_file}) does not fit the pipeline's [critic] "
              f"({type(exc).__name__}: {exc}); the critic starts from random weights")
         return origin

@@ -173,6 +173,29 @@ def load_keras_file(path: Path) -> LoadedModel:
     return _keras_loaded(model, path.stem, "keras", path, 4)
 
 
+def load_weights_strict(model, path: str | os.PathLike) -> None:
+    """`model.load_weights(path)` that fails when the file does not fit the model.
+
+    Keras loads the layers that match and only *warns* about the rest ("Skipping ...", "... retain their
+    freshly-initialized weights"): a model built with other settings would then run half-random. Here that
+    warning is an error (ValueError), and the model's previous weights are put back.
+    """
+    import warnings
+
+    before = model.get_weights()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.load_weights(path)
+        skipped = [str(w.message) for w in caught
+                   if "freshly-initialized" in str(w.message) or str(w.message).startswith("Skipping")]
+        if skipped:
+            raise ValueError(skipped[0])
+    except Exception:
+        model.set_weights(before)
+        raise
+
+
 def _load_weights_with_description(weights: Path, description: Path) -> LoadedModel:
     if not description.is_file():
         raise DeblurError(f"{weights}: a .weights.h5 file needs {description.name} beside it "
@@ -182,7 +205,7 @@ def _load_weights_with_description(weights: Path, description: Path) -> LoadedMo
         raise DeblurError(f"{description}: no \"kind\"; it must name the generator to build")
     model = build_generator(cfg["kind"], **cfg.get("kwargs", {}))
     try:
-        model.load_weights(weights)
+        load_weights_strict(model, weights)
     except Exception as exc:
         raise DeblurError(f"{weights}: weights do not fit the {cfg['kind']!r} generator described in "
                           f"{description} ({type(exc).__name__}: {exc})") from exc

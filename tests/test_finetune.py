@@ -103,12 +103,41 @@ def test_mismatched_generator_is_an_error_naming_both(shared):
     assert "mobile" in msg and "303,603" in msg and "32,739" in msg and "[generator]" in msg
 
 
-def test_a_critic_that_does_not_fit_is_left_random_with_a_note(trained_run, shared):
+@pytest.mark.parametrize("other_critic", ["critic.ndf=16", "critic.n_layers=3"])
+def test_a_critic_that_does_not_fit_is_left_random_with_a_note(trained_run, shared, other_critic):
     from deblur_tf.train_loop import build_gan, init_from_model
 
     said = []
-    gan = build_gan(_smoke(shared, "critic.ndf=16"))
+    gan = build_gan(_smoke(shared, other_critic))
     before = [w.copy() for w in gan.critic.get_weights()]
     origin = init_from_model(gan, str(trained_run), said.append)
     assert origin["critic"] is None and any("does not fit" in m for m in said)
     assert all(np.array_equal(a, b) for a, b in zip(gan.critic.get_weights(), before, strict=True))
+
+
+def test_weights_that_do_not_fit_their_description_are_refused(trained_run, tmp_path):
+    import shutil
+
+    from deblur_tf.zoo import load_model
+
+    run = tmp_path / "edited"
+    run.mkdir()
+    shutil.copy(trained_run / "generator.weights.h5", run / "generator.weights.h5")
+    spec = json.loads((trained_run / "generator.json").read_text())
+    spec["kwargs"]["n_blocks"] = 2
+    (run / "generator.json").write_text(json.dumps(spec))
+    with pytest.raises(DeblurError, match="do not fit"):
+        load_model(str(run))
+
+
+def test_a_failed_load_leaves_the_model_as_it_was(tmp_path):
+    """Keras loads the layers that fit before it raises (or only warns) about the rest: undo that."""
+    from deblur_tf.models import build_critic
+    from deblur_tf.zoo import load_weights_strict
+
+    build_critic(ndf=8, n_layers=2).save_weights(tmp_path / "small.weights.h5")
+    target = build_critic(ndf=8, n_layers=3)
+    before = target.get_weights()
+    with pytest.raises(ValueError):
+        load_weights_strict(target, tmp_path / "small.weights.h5")
+    assert all(np.array_equal(a, b) for a, b in zip(target.get_weights(), before, strict=True))
