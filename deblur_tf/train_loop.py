@@ -718,9 +718,8 @@ def run_training(
                 bar.update(1)
                 row: dict[str, Any] = {}
                 is_val = val is not None and (step % t_cfg.val_every == 0 or step == end_step)
-                is_ckpt = step % t_cfg.checkpoint_every == 0 or step == end_step or stop.requested
                 is_log = step % t_cfg.log_every == 0 or step == end_step
-                if loop is not None and (is_val or is_ckpt or is_log):
+                if loop is not None and (is_val or is_log):
                     loop.sync()  # the Keras variables are read below
                 if is_log:
                     if loop is not None:
@@ -750,7 +749,9 @@ def run_training(
                     row.update(step=step, wall_time_s=wall_offset + time.perf_counter() - t0)
                     log.write(row)
                     tb.scalars(step, {k: v for k, v in row.items() if k not in ("step",)})
-                if is_ckpt:
+                if step % t_cfg.checkpoint_every == 0 or step == end_step or stop.requested:  # Ctrl-C may come late
+                    if loop is not None:
+                        loop.sync()
                     save_checkpoint(gan, run_dir, step, extra(), keep=t_cfg.keep_checkpoints)
                 if stop.requested:
                     summary["interrupted"] = True
