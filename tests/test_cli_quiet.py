@@ -57,3 +57,23 @@ def test_a_failing_tensorflow_import_is_shown_not_swallowed():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert "raised: keras failed to load" in out.stdout, out.stdout + out.stderr
     assert "native library libfoo.so missing" in out.stderr
+
+
+def test_numpy_only_commands_do_not_load_tensorflow(tmp_path):
+    """`models`, `kernels` and `synth` start in a blink: no TensorFlow import (it costs seconds)."""
+    code = textwrap.dedent(
+        """
+        import sys
+        from deblur_tf.cli import main
+        try:
+            main(sys.argv[1:], prog_name="deblur-tf")
+        except SystemExit as exc:
+            assert not exc.code, exc.code
+        print("tensorflow loaded:", "tensorflow" in sys.modules)
+        """
+    )
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    for args in (["models"], ["kernels", str(tmp_path / "k.png"), "-n", "2"]):
+        out = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=120)
+        assert "tensorflow loaded: False" in out.stdout, out.stdout + out.stderr

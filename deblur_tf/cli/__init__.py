@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("deblur_tf.cli.demo", "demo", "Build and serve the in-browser TFLite demo."),
 }
 
+# the commands that run a Keras model: they load TensorFlow (quietly) before they start; synth, kernels and
+# models are numpy-only and stay fast
+USES_TENSORFLOW = frozenset({"train", "deblur", "evaluate", "export", "explain", "demo"})
+
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -53,7 +57,7 @@ class LazyGroup(click.Group):
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
         name, cmd, rest = super().resolve_command(ctx, args)
-        if cmd is not None and not {"-h", "--help"} & set(rest):  # about to run it: load TF without noise
+        if name in USES_TENSORFLOW and not {"-h", "--help"} & set(rest):  # about to run it: load TF quietly
             from deblur_tf.cli._quiet import quiet_tensorflow_import
 
             quiet_tensorflow_import()
