@@ -307,7 +307,7 @@ class ExplainCallback(_keras_callback_base()):
         self.out_dir = Path(log_dir) / "explain"
         self.max_images = int(max_images)
         self.tag = tag
-        from .train_loop import tensorboard_missing
+        from deblur_tf.sysinfo import tensorboard_missing
 
         missing = tensorboard_missing()
         if writer == "auto":

@@ -1,4 +1,5 @@
-"""Machine description and call timing shared by `deblur-tf evaluate` and benchmarks/.
+"""Machine description and call timing shared by `deblur-tf evaluate` and benchmarks/, and whether this
+machine can write TensorBoard summaries (training, `ExplainCallback`).
 
 Every figure we publish names the machine it came from, and on the shared 2-core CI box wall time alone is
 misleading (other jobs steal the cores), so timings report process CPU time next to wall time.
@@ -36,3 +37,20 @@ def time_calls(fn: Callable[[], object], repeats: int) -> tuple[list[float], lis
         wall.append(time.perf_counter() - w0)
         cpu.append(time.process_time() - c0)
     return wall, cpu, first
+
+
+def tensorboard_missing() -> str | None:
+    """Why TensorBoard summaries cannot be written here, or None if they can.
+
+    `tf.summary.scalar/image` need both TensorFlow and the separate `tensorboard` package (TensorFlow 2.21 no
+    longer installs it); a training run must not die at its first log line because one of them is absent.
+    """
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return "TensorFlow is not installed (normal on the JAX training machines)"
+    try:
+        import tensorboard.summary  # noqa: F401  (what tf.summary.scalar/image load lazily)
+    except Exception as exc:  # absent, or a broken install that would fail at the first summary
+        return f"the tensorboard package does not import ({type(exc).__name__}: {exc}); pip install tensorboard"
+    return None

@@ -36,6 +36,7 @@ import numpy as np
 
 from deblur_tf.config import PipelineConfig, from_dict, load_pipeline, resolve_path
 from deblur_tf.errors import DeblurError, OutputExistsError
+from deblur_tf.sysinfo import tensorboard_missing
 
 LOG_COLUMNS = ("step", "wall_time_s", "d_loss", "gp", "g_adv", "g_perc", "psnr", "val_psnr", "val_ssim", "lr")
 RUN_FILES = ("config.toml", "generator.json", "generator.weights.h5", "checkpoints", "log.csv", "tb", "samples")
@@ -426,23 +427,6 @@ class JaxDeviceLoop:
 
 
 # ------------------------------------------------------------------------------------------ logging
-def tensorboard_missing() -> str | None:
-    """Why TensorBoard summaries cannot be written here, or None if they can.
-
-    `tf.summary.scalar/image` need both TensorFlow and the separate `tensorboard` package (TensorFlow 2.21 no
-    longer installs it); a training run must not die at its first log line because one of them is absent.
-    """
-    try:
-        import tensorflow  # noqa: F401
-    except ImportError:
-        return "TensorFlow is not installed (normal on the JAX training machines)"
-    try:
-        import tensorboard.summary  # noqa: F401  (what tf.summary.scalar/image load lazily)
-    except Exception as exc:  # absent, or a broken install that would fail at the first summary
-        return f"the tensorboard package does not import ({type(exc).__name__}: {exc}); pip install tensorboard"
-    return None
-
-
 class TensorBoardLog:
     """TensorBoard scalars and images when TensorFlow and tensorboard import; otherwise only says so once."""
 

@@ -65,7 +65,8 @@ def test_training_logs_go_on_without_tensorboard(tmp_path, monkeypatch):
 
     from deblur_tf.errors import DeblurError
     from deblur_tf.explain import ExplainCallback
-    from deblur_tf.train_loop import TensorBoardLog, tensorboard_missing
+    from deblur_tf.sysinfo import tensorboard_missing
+    from deblur_tf.train_loop import TensorBoardLog
 
     monkeypatch.setitem(sys.modules, "tensorboard.summary", None)  # makes `import tensorboard.summary` fail
     assert "pip install tensorboard" in tensorboard_missing()
