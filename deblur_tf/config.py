@@ -52,7 +52,8 @@ class CriticConfig:
 
 @dataclass
 class LossConfig:
-    adversarial: str = "wgan-gp"  # wgan-gp | lsgan | ragan-ls
+    adversarial: str = "wgan-gp"  # wgan-gp | lsgan | ragan-ls | none (content stage: no critic step)
+    adversarial_weight: float = 1.0  # weight of the generator's adversarial term
     gp_weight: float = 10.0
     gp_mode: str = "sample"  # sample (Gulrajani et al.) | pixel (the DeblurGAN authors' code)
     perceptual_weight: float = 100.0
@@ -60,6 +61,8 @@ class LossConfig:
     perceptual_layers: list[str] = field(default_factory=lambda: ["block3_conv3"])
     vgg_weights: str = ""  # "" = search the usual places (see deblur_tf.models.vgg)
     l1_weight: float = 0.0
+    charbonnier_weight: float = 0.0  # Charbonnier pixel loss (eps 1e-3), the content stage's main term
+    fft_weight: float = 0.0  # L1 of the FFT difference (MIMO-UNet), weights what the blur removed
 
 
 @dataclass
@@ -70,6 +73,11 @@ class OptimConfig:
     n_critic: int = 5
     constant_steps: int = 100_000  # generator steps at `lr` ...
     decay_steps: int = 100_000  # ... then linear decay to 0 over these (0: stay constant)
+    schedule: str = "linear"  # linear (the paper) | cosine (warm-up, constant_steps, cosine to min_lr_ratio*lr)
+    warmup_steps: int = 0  # cosine only: linear warm-up from 0
+    min_lr_ratio: float = 1e-3  # cosine only: the rate at the end of decay_steps, as a fraction of lr
+    schedule_offset: int = 0  # cosine only: start the schedule at this step (a run continued with a fresh Adam)
+    d_lr: float = 0.0  # the critic's peak rate (0 = lr)
 
 
 @dataclass
@@ -87,6 +95,11 @@ class DataConfig:
     kernel_bank: int = 4096
     noise_std: list[float] = field(default_factory=lambda: [0.0, 0.01])
     gamma: float = 2.2
+    shake: str = "boracchi"  # trajectory parameters: boracchi (the paper's) | realistic (10-30 px, docs/BLUR.md)
+    srgb_fraction: float = 0.0  # on-device camera: fraction of crops blurred on sRGB values instead of linear light
+    saturation: float = 0.0  # ... fraction of crops whose highlights are boosted x1.5-4 before the blur (clipped streaks)
+    shot_noise: float = 0.0  # ... Poisson-Gaussian: variance noise_std^2 + U(0, shot_noise) * value
+    quantize: bool = False  # ... round the blurred crop to 8 bits
     val_crop: int = 256  # 0 = whole validation images (batch 1)
     val_batch_size: int = 4
     val_limit: int = 0  # validate on the first N batches only (0 = all)
@@ -285,8 +298,23 @@ def validate(cfg: PipelineConfig, source: str) -> None:
     def bad(key: str, why: str) -> ConfigError:
         return ConfigError(f"{source}: {key} {why}")
 
-    if cfg.loss.adversarial not in ("wgan-gp", "lsgan", "ragan-ls"):
-        raise bad("loss.adversarial", f"= {cfg.loss.adversarial!r}: choose wgan-gp, lsgan or ragan-ls")
+    if cfg.loss.adversarial not in ("wgan-gp", "lsgan", "ragan-ls", "none"):
+        raise bad("loss.adversarial", f"= {cfg.loss.adversarial!r}: choose wgan-gp, lsgan, ragan-ls or none")
+    content = (cfg.loss.perceptual_weight, cfg.loss.l1_weight, cfg.loss.charbonnier_weight, cfg.loss.fft_weight)
+    if cfg.loss.adversarial == "none" and not any(w > 0 for w in content):
+        raise bad("loss.adversarial", "= 'none' trains on the content loss alone: set loss.charbonnier_weight, "
+                  "loss.l1_weight, loss.fft_weight or loss.perceptual_weight > 0")
+    if cfg.optim.schedule not in ("linear", "cosine"):
+        raise bad("optim.schedule", f"= {cfg.optim.schedule!r}: choose linear or cosine")
+    from deblur_tf.blur.trajectory import SHAKE_PRESETS
+
+    if cfg.data.shake not in SHAKE_PRESETS:
+        raise bad("data.shake", f"= {cfg.data.shake!r}: choose {' or '.join(SHAKE_PRESETS)}")
+    for key in ("srgb_fraction", "saturation"):
+        if not 0.0 <= getattr(cfg.data, key) <= 1.0:
+            raise bad(f"data.{key}", f"= {getattr(cfg.data, key)}: must be a fraction in [0, 1]")
+    if cfg.data.shot_noise < 0:
+        raise bad("data.shot_noise", f"= {cfg.data.shot_noise}: must be >= 0")
     if cfg.loss.gp_mode not in ("sample", "pixel"):
         raise bad("loss.gp_mode", f"= {cfg.loss.gp_mode!r}: choose sample or pixel")
     if cfg.loss.perceptual_source not in ("vgg16_npz", "vgg19_imagenet"):
@@ -303,6 +331,8 @@ def validate(cfg: PipelineConfig, source: str) -> None:
         ("optim.n_critic", cfg.optim.n_critic, 1),
         ("optim.constant_steps", cfg.optim.constant_steps, 0),
         ("optim.decay_steps", cfg.optim.decay_steps, 0),
+        ("optim.warmup_steps", cfg.optim.warmup_steps, 0),
+        ("optim.schedule_offset", cfg.optim.schedule_offset, 0),
         ("train.steps", cfg.train.steps, 1),
         ("train.checkpoint_every", cfg.train.checkpoint_every, 1),
         ("train.keep_checkpoints", cfg.train.keep_checkpoints, 1),

@@ -123,3 +123,23 @@ def perceptual_loss(feat_fake, feat_real):
 def l1_loss(restored, sharp):
     """Mean absolute pixel error: an optional content loss that anchors colours the VGG loss ignores."""
     return ops.mean(ops.abs(_f32(restored) - _f32(sharp)))
+
+
+def charbonnier_loss(restored, sharp, eps: float = 1e-3):
+    """Mean of sqrt((x - y)^2 + eps^2): L1 that is smooth at 0 (Lai et al. 2017, LapSRN; the pixel loss of
+    MPRNet and most GoPro models since). `eps` is in the [-1, 1] units of the images."""
+    d = _f32(restored) - _f32(sharp)
+    return ops.mean(ops.sqrt(ops.square(d) + eps * eps))
+
+
+def fft_l1_loss(restored, sharp):
+    """Mean |FFT2(x) - FFT2(y)| over real and imaginary parts (MIMO-UNet's frequency loss, Cho et al. 2021):
+    weights the high frequencies that blur removes and a pixel loss under-rewards. Normalised by the pixel
+    count so its scale matches the pixel loss."""
+    x = ops.transpose(_f32(restored) - _f32(sharp), (0, 3, 1, 2))
+    real, imag = ops.fft2((x, ops.zeros_like(x)))
+    hw = float(x.shape[2] * x.shape[3]) if x.shape[2] is not None else 1.0
+    return (ops.mean(ops.abs(real)) + ops.mean(ops.abs(imag))) / (hw**0.5)
+
+
+PIXEL_LOSSES: dict[str, Callable] = {"l1": l1_loss, "charbonnier": charbonnier_loss}

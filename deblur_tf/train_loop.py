@@ -38,7 +38,8 @@ from deblur_tf.config import PipelineConfig, from_dict, load_pipeline, resolve_p
 from deblur_tf.errors import DeblurError, OutputExistsError
 from deblur_tf.sysinfo import tensorboard_missing
 
-LOG_COLUMNS = ("step", "wall_time_s", "d_loss", "gp", "g_adv", "g_perc", "psnr", "val_psnr", "val_ssim", "lr")
+LOG_COLUMNS = ("step", "wall_time_s", "d_loss", "gp", "g_adv", "g_perc", "psnr", "val_psnr", "val_ssim", "lr",
+               "g_content")
 RUN_FILES = ("config.toml", "generator.json", "generator.weights.h5", "checkpoints", "log.csv", "tb", "samples")
 
 
@@ -102,16 +103,30 @@ def build_gan(cfg: PipelineConfig, pretrained_vgg: bool = True):
         gp_mode=cfg.loss.gp_mode,
         perceptual_weight=cfg.loss.perceptual_weight,
         l1_weight=cfg.loss.l1_weight,
+        charbonnier_weight=cfg.loss.charbonnier_weight,
+        fft_weight=cfg.loss.fft_weight,
+        adversarial_weight=cfg.loss.adversarial_weight,
         blur_gamma=cfg.data.gamma,
+        camera=camera_model(cfg),
         seed=cfg.train.seed,
     )
+    o = cfg.optim
     g_opt, d_opt = make_optimizers(
-        cfg.optim.lr, cfg.optim.beta_1, cfg.optim.beta_2, cfg.optim.constant_steps, cfg.optim.decay_steps,
-        cfg.optim.n_critic,
+        o.lr, o.beta_1, o.beta_2, o.constant_steps, o.decay_steps, o.n_critic, schedule=o.schedule,
+        warmup_steps=o.warmup_steps, min_lr_ratio=o.min_lr_ratio, schedule_offset=o.schedule_offset,
+        d_lr=o.d_lr or None,
     )
     jit = {"auto": "auto", "true": True, "false": False}[str(cfg.train.jit_compile).lower()]
     gan.compile(g_opt, d_opt, jit_compile=jit)
     return gan
+
+
+def camera_model(cfg: PipelineConfig) -> dict[str, Any] | None:
+    """The on-device camera model of a pipeline (`DeblurGAN(camera=...)`), None when it uses none of it."""
+    d = cfg.data
+    cam = {"srgb_fraction": d.srgb_fraction, "saturation": d.saturation, "shot_noise": d.shot_noise,
+           "quantize": d.quantize}
+    return cam if any(cam.values()) else None
 
 
 def init_from_model(gan, spec: str, echo: Callable[[str], None] = print) -> dict[str, str | None]:
@@ -186,6 +201,7 @@ def _stored_critic(model_source: str) -> Path | None:
 
 def build_data(cfg: PipelineConfig):
     """(training BatchSource, fixed validation BatchSource of (blurred, sharp) or None)."""
+    from deblur_tf.blur.trajectory import SHAKE_PRESETS
     from deblur_tf.data import PairedFolder, SyntheticPairs, mix
 
     d, seed = cfg.data, cfg.train.seed
@@ -196,7 +212,7 @@ def build_data(cfg: PipelineConfig):
         return SyntheticPairs(resolve_path(folder), crop=d.crop, batch_size=d.batch_size,
                               kernel_size=d.kernel_size, kernel_bank=d.kernel_bank, noise_std=tuple(d.noise_std),
                               gamma=d.gamma, seed=seed, load_size=load_size, augment=d.augment,
-                              samples_per_epoch=spe, **kw)
+                              samples_per_epoch=spe, trajectory=SHAKE_PRESETS[d.shake], **kw)
 
     if d.kind == "synthetic":
         train = synthetic(d.train_dir)
@@ -212,7 +228,7 @@ def build_data(cfg: PipelineConfig):
         crop = d.val_crop or None
         val = SyntheticPairs(resolve_path(d.val_dir), crop=crop, batch_size=d.val_batch_size if crop else 1,
                              kernel_size=d.kernel_size, kernel_bank=0, noise_std=tuple(d.noise_std), gamma=d.gamma,
-                             mode="fixed", seed=seed + 1).blurred_pairs()
+                             mode="fixed", seed=seed + 1, trajectory=SHAKE_PRESETS[d.shake]).blurred_pairs()
     return train, val
 
 
@@ -715,7 +731,7 @@ def run_training(
                         raise DeblurError(f"training diverged at step {step}: losses {means}; lower optim.lr or "
                                           f"check the data, then --resume from the last checkpoint")
                     row = {"d_loss": means["d_loss"], "gp": means["gp"], "g_adv": means["g_adv"],
-                           "g_perc": means["g_perceptual"], "psnr": means["psnr"],
+                           "g_perc": means["g_perceptual"], "psnr": means["psnr"], "g_content": means["g_content"],
                            "lr": current_lr(gan.optimizer)}
                     bar.set_postfix(d=f"{means['d_loss']:.3g}", perc=f"{means['g_perceptual']:.3g}",
                                     psnr=f"{means['psnr']:.2f}")

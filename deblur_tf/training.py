@@ -45,8 +45,9 @@ from typing import Any
 import keras
 from keras import ops
 
-METRIC_NAMES = ("d_loss", "gp", "g_adv", "g_perceptual", "g_l1", "psnr")
-ADVERSARIAL_KINDS = ("wgan-gp", "lsgan", "ragan-ls")
+METRIC_NAMES = ("d_loss", "gp", "g_adv", "g_perceptual", "g_l1", "g_content", "psnr")
+# "none": the content stage (DESIGN.md): the generator alone on its pixel/FFT/perceptual loss, no critic step
+ADVERSARIAL_KINDS = ("wgan-gp", "lsgan", "ragan-ls", "none")
 
 
 def set_precision(precision: str) -> None:
@@ -165,7 +166,11 @@ class DeblurGAN(keras.Model):
         gp_mode: str = "sample",
         perceptual_weight: float = 100.0,
         l1_weight: float = 0.0,
+        charbonnier_weight: float = 0.0,
+        fft_weight: float = 0.0,
+        adversarial_weight: float = 1.0,
         blur_gamma: float = 2.2,
+        camera: dict[str, Any] | None = None,
         seed: int = 0,
         gp_alpha: float | None = None,
         name: str = "deblurgan",
@@ -176,6 +181,10 @@ class DeblurGAN(keras.Model):
             raise ValueError(f"n_critic must be >= 1, got {n_critic}")
         if adversarial not in ADVERSARIAL_KINDS:
             raise ValueError(f"unknown adversarial loss {adversarial!r}; choose one of {ADVERSARIAL_KINDS}")
+        if adversarial == "none" and not (perceptual_weight > 0 or l1_weight > 0 or charbonnier_weight > 0
+                                          or fft_weight > 0):
+            raise ValueError("adversarial='none' trains on the content loss alone: give it a pixel, FFT or "
+                             "perceptual weight > 0")
         if perceptual_weight > 0 and feature_extractor is None:
             raise ValueError("perceptual_weight > 0 needs a feature_extractor (VGG features)")
         self.generator = generator
@@ -186,10 +195,15 @@ class DeblurGAN(keras.Model):
         self.n_critic = int(n_critic)
         self.adversarial = adversarial
         self.gp_weight = float(gp_weight) if adversarial == "wgan-gp" else 0.0
+        self.adversarial_weight = float(adversarial_weight) if adversarial != "none" else 0.0
         self.gp_mode = gp_mode
         self.perceptual_weight = float(perceptual_weight)
         self.l1_weight = float(l1_weight)
+        self.charbonnier_weight = float(charbonnier_weight)
+        self.fft_weight = float(fft_weight)
         self.blur_gamma = float(blur_gamma)
+        # the on-device camera model (deblur_tf.blur.camera_blur); None = gamma-aware blur + Gaussian noise only
+        self.camera = dict(camera) if camera else None
         self.gp_alpha = gp_alpha
         self.seed = int(seed)
         # gradient-penalty alphas and blur noise; its state is model state, so it is checkpointed and,
@@ -237,9 +251,24 @@ class DeblurGAN(keras.Model):
         return _f32(x), _f32(y), None, None
 
     def _blur(self, sharp, kernel, noise_std, seed):
-        """Blur [-1,1] sharp crops with per-sample kernels and noise on the device."""
-        from deblur_tf.blur import blur_images
+        """Blur [-1,1] sharp crops with per-sample kernels and noise on the device.
 
+        With `camera` = {"srgb_fraction", "saturation", "shot_noise", "quantize"} each image draws (from the
+        step's seed stream, so a resumed run redraws the same) whether it is blurred on sRGB values or in
+        linear light, whether its highlights are boosted (x1.5-4) before the blur, and its shot-noise level.
+        """
+        from deblur_tf.blur import blur_images, camera_blur
+
+        if self.camera is not None:
+            n = ops.shape(sharp)[0]
+            cam = self.camera
+            u = keras.random.uniform((4, n), 0.0, 1.0, dtype="float32", seed=seed)
+            gamma = ops.where(u[0] < cam.get("srgb_fraction", 0.0), 1.0, self.blur_gamma)
+            boost = ops.where(u[1] < cam.get("saturation", 0.0), 1.5 + 2.5 * u[2], 1.0)
+            shot = u[3] * cam.get("shot_noise", 0.0)
+            out01 = camera_blur((sharp + 1.0) * 0.5, kernel, gamma=gamma, boost=boost, noise_std=noise_std,
+                                shot_noise=shot, quantize=bool(cam.get("quantize", False)), seed=seed)
+            return _f32(out01) * 2.0 - 1.0
         out01 = blur_images(
             (sharp + 1.0) * 0.5, kernel, gamma=self.blur_gamma, noise_std=noise_std, seed=seed, clip=True
         )
@@ -261,17 +290,25 @@ class DeblurGAN(keras.Model):
         """Total generator loss and its parts (adversarial, perceptual, L1)."""
         from deblur_tf import losses
 
-        _, g_loss_fn = _adversarial_fns(self.adversarial)
-        g_adv = g_loss_fn(None if d_real is None else _f32(d_real), _f32(d_fake))
-        total = g_adv
-        g_perc = ops.zeros((), "float32")
+        zero = ops.zeros((), "float32")
+        g_adv = zero
+        if self.adversarial != "none":
+            _, g_loss_fn = _adversarial_fns(self.adversarial)
+            g_adv = g_loss_fn(None if d_real is None else _f32(d_real), _f32(d_fake))
+        content = zero
+        g_perc = zero
         if self.perceptual_weight > 0:
             g_perc = losses.perceptual_loss(feats_fake, feats_real)
-            total = total + self.perceptual_weight * g_perc
+            content = content + self.perceptual_weight * g_perc
         g_l1 = losses.l1_loss(fake, sharp)
         if self.l1_weight > 0:
-            total = total + self.l1_weight * g_l1
-        return total, {"g_adv": g_adv, "g_perceptual": g_perc, "g_l1": g_l1}
+            content = content + self.l1_weight * g_l1
+        if self.charbonnier_weight > 0:
+            content = content + self.charbonnier_weight * losses.charbonnier_loss(fake, sharp)
+        if self.fft_weight > 0:
+            content = content + self.fft_weight * losses.fft_l1_loss(fake, sharp)
+        total = content + self.adversarial_weight * g_adv if self.adversarial != "none" else content
+        return total, {"g_adv": g_adv, "g_perceptual": g_perc, "g_l1": g_l1, "g_content": content}
 
     def _needs_real_score_for_generator(self) -> bool:
         from deblur_tf.losses import GENERATOR_NEEDS_REAL
@@ -301,11 +338,13 @@ class DeblurGAN(keras.Model):
         # the replica count makes the update that of the mean over the global batch (deblur_tf.distributed)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
 
+        adversarial = self.adversarial != "none"
+        d_total = gp = ops.zeros((), "float32")
         with tf.GradientTape() as g_tape:
             fake = _f32(self.generator(blurred, training=True))
             with g_tape.stop_recording():
                 fake_d = tf.stop_gradient(fake)
-                for _ in range(self.n_critic):
+                for _ in range(self.n_critic if adversarial else 0):
                     alpha = self._alpha(batch, self.seed_generator)
                     with tf.GradientTape() as d_tape:
                         scores = _f32(self.critic(ops.concatenate([sharp, fake_d], axis=0), training=True))
@@ -319,8 +358,9 @@ class DeblurGAN(keras.Model):
                         d_scaled = d_total / replicas if replicas > 1 else d_total
                     d_grads = d_tape.gradient(d_scaled, critic_vars)
                     self.d_optimizer.apply_gradients(zip(d_grads, critic_vars, strict=True))
-            d_fake_g = self.critic(fake, training=True)
-            d_real_g = self.critic(sharp, training=True) if self._needs_real_score_for_generator() else None
+            d_fake_g = self.critic(fake, training=True) if adversarial else None
+            d_real_g = (self.critic(sharp, training=True)
+                        if adversarial and self._needs_real_score_for_generator() else None)
             feats_fake = self._features(fake)
             g_total, parts = self._generator_objective(fake, sharp, d_fake_g, d_real_g, feats_fake, feats_real)
             g_scaled = g_total / replicas if replicas > 1 else g_total
@@ -422,14 +462,18 @@ class DeblurGAN(keras.Model):
             return list(d_tv_), list(d_opt_vars_), seed_state_, _f32(d_total_), _f32(gp_)
 
         # a loop, not n_critic unrolled copies: the compiled program (and its compile time) stays small
+        adversarial = self.adversarial != "none"
         zero = ops.zeros((), "float32")
-        d_tv, d_opt_vars, seed_state, d_total, gp = jax.lax.fori_loop(
-            0, self.n_critic, critic_iteration, (list(d_tv), list(d_opt_vars), seed_state, zero, zero)
-        )
+        d_total = gp = zero
+        if adversarial:
+            d_tv, d_opt_vars, seed_state, d_total, gp = jax.lax.fori_loop(
+                0, self.n_critic, critic_iteration, (list(d_tv), list(d_opt_vars), seed_state, zero, zero)
+            )
 
         def generator_loss(fake_):
-            d_fake_g = critic_apply(d_tv, fake_)
-            d_real_g = critic_apply(d_tv, sharp) if self._needs_real_score_for_generator() else None
+            d_fake_g = critic_apply(d_tv, fake_) if adversarial else None
+            d_real_g = (critic_apply(d_tv, sharp)
+                        if adversarial and self._needs_real_score_for_generator() else None)
             return self._generator_objective(fake_, sharp, d_fake_g, d_real_g, features(fake_), feats_real)
 
         (g_total, parts), d_fake_cot = jax.value_and_grad(generator_loss, has_aux=True)(fake)
@@ -465,19 +509,28 @@ def make_optimizers(
     constant_steps: int = 0,
     decay_steps: int = 0,
     n_critic: int = 5,
+    schedule: str = "linear",
+    warmup_steps: int = 0,
+    min_lr_ratio: float = 1e-3,
+    schedule_offset: int = 0,
+    d_lr: float | None = None,
 ) -> tuple[keras.optimizers.Adam, keras.optimizers.Adam]:
-    """The paper's two Adams with the constant-then-linear schedule, both counted in generator steps."""
-    from deblur_tf.schedules import ConstantThenLinearDecay
+    """The two Adams, both counted in generator steps: "linear" is the paper's constant-then-linear decay,
+    "cosine" warm-up + cosine (`deblur_tf.schedules.WarmupCosine`) for content stages. `d_lr` (default `lr`)
+    is the critic's peak rate."""
+    from deblur_tf.schedules import ConstantThenLinearDecay, WarmupCosine
 
-    g_opt = keras.optimizers.Adam(
-        ConstantThenLinearDecay(lr, constant_steps, decay_steps, 1), beta_1=beta_1, beta_2=beta_2, name="g_adam"
-    )
-    d_opt = keras.optimizers.Adam(
-        ConstantThenLinearDecay(lr, constant_steps, decay_steps, n_critic),
-        beta_1=beta_1,
-        beta_2=beta_2,
-        name="d_adam",
-    )
+    def sched(rate: float, divisor: int):
+        if schedule == "cosine":
+            return WarmupCosine(rate, constant_steps, decay_steps, warmup_steps, min_lr_ratio, divisor,
+                                schedule_offset)
+        if schedule == "linear":
+            return ConstantThenLinearDecay(rate, constant_steps, decay_steps, divisor)
+        raise ValueError(f"schedule must be 'linear' or 'cosine', got {schedule!r}")
+
+    g_opt = keras.optimizers.Adam(sched(lr, 1), beta_1=beta_1, beta_2=beta_2, name="g_adam")
+    d_opt = keras.optimizers.Adam(sched(lr if d_lr is None else d_lr, n_critic), beta_1=beta_1, beta_2=beta_2,
+                                  name="d_adam")
     return g_opt, d_opt
 
 

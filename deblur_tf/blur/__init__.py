@@ -16,13 +16,24 @@ from deblur_tf.blur.psf import (
     rasterise,
     trajectory_to_psf,
 )
-from deblur_tf.blur.trajectory import TrajectoryParams, path_length, random_trajectories
+from deblur_tf.blur.trajectory import (
+    REALISTIC_SHAKE,
+    SHAKE_PRESETS,
+    TrajectoryParams,
+    extent,
+    path_length,
+    random_trajectories,
+)
 
 __all__ = [
     "DEFAULT_EXPOSURES",
+    "REALISTIC_SHAKE",
+    "SHAKE_PRESETS",
     "TrajectoryParams",
     "blur_images",
+    "camera_blur",
     "blur_numpy",
+    "extent",
     "kernel_to_image",
     "linear_motion_kernel",
     "path_length",
@@ -36,7 +47,7 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name in ("blur_images", "blur_numpy"):
+    if name in ("blur_images", "blur_numpy", "camera_blur"):
         from deblur_tf.blur import ops
 
         return getattr(ops, name)

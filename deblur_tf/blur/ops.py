@@ -216,3 +216,50 @@ def blur_numpy(
     if clip:
         np.clip(out, 0.0, 1.0, out=out)
     return out[0] if single else out
+
+
+def camera_blur(
+    images01: Any,
+    kernels: Any,
+    *,
+    gamma: Any,
+    boost: Any = None,
+    noise_std: Any = 0.0,
+    shot_noise: Any = None,
+    quantize: bool = False,
+    seed: Any = None,
+) -> Any:
+    """Camera shake as a camera records it (RSBlur, Rim et al. 2022, Sec. 3), on the accelerator:
+
+    1. per-image `gamma` (shape (N,)): 2.2 blurs in linear light, 1.0 on the sRGB values themselves. Cameras
+       and benchmarks differ (GoPro-style sets average gamma-encoded frames), and a model trained on one only
+       does worse on the other, so training mixes both;
+    2. saturated highlights: `boost` (N,) >= 1 multiplies the near-white parts of the scene (a ramp from 0.85
+       to 1 of the linear value) before the blur, so that bright lights, clipped in the sharp photo, smear into
+       streaks that clip too, as real light sources do; 1 leaves an image as it is;
+    3. convolution with the PSF (`blur_images`' conventions: reflect-101 borders, anchor k // 2);
+    4. Poisson-Gaussian noise on the encoded values: variance `noise_std**2 + shot_noise * y` (RSBlur's
+       largest single gain for real photos), then clipping to [0, 1];
+    5. `quantize`: rounding to 8 bits, as every JPEG/PNG the model will see.
+
+    The images' sharp targets are not changed: the sharp photo is what the scene looks like, clipped.
+    """
+    import keras
+    from keras import ops
+
+    x = ops.cast(ops.convert_to_tensor(images01), "float32")
+    g = ops.reshape(ops.cast(ops.convert_to_tensor(gamma), "float32"), (-1, 1, 1, 1))
+    lin = ops.power(ops.maximum(x, 1e-8), g)
+    if boost is not None:
+        b = ops.reshape(ops.cast(ops.convert_to_tensor(boost), "float32"), (-1, 1, 1, 1))
+        lin = lin * (1.0 + (b - 1.0) * ops.clip((lin - 0.85) / 0.15, 0.0, 1.0))
+    y = blur_images(lin, kernels, gamma=None, noise_std=0.0, clip=False)
+    y = ops.power(ops.clip(y, 1e-8, 1.0), 1.0 / g)
+    var = ops.square(ops.reshape(ops.cast(ops.convert_to_tensor(noise_std), "float32"), (-1, 1, 1, 1)))
+    if shot_noise is not None:
+        var = var + ops.reshape(ops.cast(ops.convert_to_tensor(shot_noise), "float32"), (-1, 1, 1, 1)) * y
+    y = y + ops.sqrt(var) * keras.random.normal(ops.shape(y), dtype="float32", seed=seed)
+    y = ops.clip(y, 0.0, 1.0)
+    if quantize:
+        y = ops.round(y * 255.0) / 255.0
+    return y

@@ -37,7 +37,8 @@ class TrajectoryParams:
     canvas: the support (pixels) the paper rasterises onto; trajectories are returned with their bounding
         box centred in [0, canvas) so they can be drawn as-is on a canvas x canvas PSF.
     iters: number of time samples of the exposure (the paper's numT = 2000).
-    max_len: path length in pixels of the whole exposure (the paper's MaxTotalLength = 60).
+    max_len: path length in pixels of the whole exposure (the paper's MaxTotalLength = 60), or a range
+        (low, high) to draw it uniformly per trajectory (`REALISTIC_SHAKE`).
     expl: "anxiety", scales the random and centripetal terms (None: 0.1 * U(0, 1)).
     centripetal: pull toward the start point (None: 0.7 * U(0, 1)).
     gaussian_shake: strength of the Gaussian velocity noise (None: 10 * U(0, 1)).
@@ -46,7 +47,7 @@ class TrajectoryParams:
 
     canvas: int = 64
     iters: int = 2000
-    max_len: float = 60.0
+    max_len: float | tuple[float, float] = 60.0
     expl: float | None = None
     centripetal: float | None = None
     gaussian_shake: float | None = None
@@ -55,8 +56,11 @@ class TrajectoryParams:
     def __post_init__(self) -> None:
         if self.iters < 2:
             raise ValueError(f"TrajectoryParams.iters must be >= 2, got {self.iters}")
-        if not self.max_len > 0:
-            raise ValueError(f"TrajectoryParams.max_len must be > 0 pixels, got {self.max_len}")
+        lengths = self.max_len if isinstance(self.max_len, tuple | list) else (self.max_len,)
+        if len(lengths) not in (1, 2) or not all(v > 0 for v in lengths) or lengths[0] > lengths[-1]:
+            raise ValueError(f"TrajectoryParams.max_len must be > 0 pixels or a range (low, high), got {self.max_len}")
+        if isinstance(self.max_len, list):
+            object.__setattr__(self, "max_len", tuple(float(v) for v in self.max_len))
         if self.canvas < 1:
             raise ValueError(f"TrajectoryParams.canvas must be >= 1, got {self.canvas}")
         for name in ("expl", "centripetal", "gaussian_shake", "prob_big_shake"):
@@ -85,7 +89,7 @@ def _draw(gen: np.random.Generator, n: int, params: TrajectoryParams) -> dict[st
         u = gen.uniform(0.0, 1.0, n)  # always drawn, so a fixed value does not shift the other draws
         return np.full(n, float(value)) if value is not None else scale * u
 
-    return {
+    out = {
         "expl": strength(params.expl, 0.1),
         "centripetal": strength(params.centripetal, 0.7),
         "gaussian_shake": strength(params.gaussian_shake, 10.0),
@@ -95,6 +99,11 @@ def _draw(gen: np.random.Generator, n: int, params: TrajectoryParams) -> dict[st
         "u_turn": gen.uniform(-0.5, 0.5, (n, steps)),
         "noise": gen.standard_normal((n, steps)) + 1j * gen.standard_normal((n, steps)),
     }
+    if isinstance(params.max_len, tuple):  # drawn last, so fixed-length seeds keep their trajectories
+        out["max_len"] = gen.uniform(params.max_len[0], params.max_len[1], n)
+    else:
+        out["max_len"] = np.full(n, float(params.max_len))
+    return out
 
 
 def random_trajectories(n: int, params: TrajectoryParams | None = None, rng: RngLike = None) -> np.ndarray:
@@ -119,7 +128,7 @@ def simulate(
     if n == 0:
         empty = np.zeros(0)
         return np.zeros((0, iters), np.complex128), dict.fromkeys(
-            ("expl", "centripetal", "gaussian_shake", "prob_big_shake", "angle"), empty
+            ("expl", "centripetal", "gaussian_shake", "prob_big_shake", "angle", "max_len"), empty
         )
     if isinstance(rng, Sequence) and not isinstance(rng, str | bytes):
         if len(rng) != n:
@@ -129,7 +138,7 @@ def simulate(
     else:
         draws = _draw(as_generator(rng), n, params)
 
-    step = params.max_len / (iters - 1)
+    step = draws["max_len"] / (iters - 1)
     expl = draws["expl"]
     p_big = draws["prob_big_shake"] * expl
     # Per-step coefficients precomputed as (steps, n) arrays so the time loop only does a few vector ops.
@@ -168,8 +177,16 @@ def simulate(
     hi = x.real.max(axis=1) + 1j * x.imag.max(axis=1)
     centre = (params.canvas - 1) / 2.0 * (1 + 1j)
     traj = x - ((lo + hi) / 2.0)[:, None] + centre
-    drawn = {k: draws[k] for k in ("expl", "centripetal", "gaussian_shake", "prob_big_shake", "angle")}
+    drawn = {k: draws[k] for k in ("expl", "centripetal", "gaussian_shake", "prob_big_shake", "angle", "max_len")}
     return traj, drawn
+
+
+# Real hand shake: Levin et al. 2009 measured 13-27 px kernel supports, Lai et al. 2016 up to 31-75 px. The
+# paper's defaults give a median extent of 6 px (90th percentile 16); a weak pull back to the start point and
+# path lengths of 40-120 px give a median of ~12 px and a 90th percentile of ~27 px (docs/BLUR.md measures
+# it), rasterised on 63 px kernels so that the long ones are not shrunk.
+REALISTIC_SHAKE = TrajectoryParams(canvas=64, max_len=(40.0, 120.0), centripetal=0.05)
+SHAKE_PRESETS = {"boracchi": TrajectoryParams(), "realistic": REALISTIC_SHAKE}
 
 
 def path_length(traj: np.ndarray) -> np.ndarray:

@@ -18,16 +18,20 @@ from deblur_tf.models.flops import count_flops, count_macs
 from deblur_tf.models.generator import build_resnet_generator
 from deblur_tf.models.layers import CUSTOM_OBJECTS
 from deblur_tf.models.mobile import build_mobile_generator
+from deblur_tf.models.nafnet import Scale, SliceChannels, build_nafnet_generator
 from deblur_tf.models.vgg import build_vgg_features
 
 GENERATORS: dict[str, Callable[..., keras.Model]] = {
     "resnet": build_resnet_generator,
     "mobile": build_mobile_generator,
+    "nafnet": build_nafnet_generator,
 }
+CUSTOM_OBJECTS.update({"Scale": Scale, "SliceChannels": SliceChannels})
 
 
 def build_generator(kind: str, **kwargs) -> keras.Model:
-    """The generator named `kind` ("resnet": the paper's; "mobile": light, for phones/CPUs)."""
+    """The generator named `kind` ("resnet": the paper's; "mobile": light, for phones/CPUs; "nafnet": the
+    quality-per-FLOP U-Net)."""
     try:
         builder = GENERATORS[kind]
     except KeyError:
@@ -49,6 +53,7 @@ __all__ = [
     "build_critic",
     "build_generator",
     "build_mobile_generator",
+    "build_nafnet_generator",
     "build_resnet_generator",
     "build_vgg_features",
     "count_flops",
