@@ -115,27 +115,84 @@ def encode_image(img01: np.ndarray, ext: str, bit_depth: int = 8, jpeg_quality: 
     return buf.tobytes()
 
 
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def ensure_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """`mkdir -p` that fails as a `DeblurError` naming the folder (read-only disk, a file in the way, ...)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise DeblurError(f"{path}: cannot create the {what}: {exc.filename or path} exists and is not a "
+                          "folder; choose another location") from exc
+    except OSError as exc:
+        raise DeblurError(f"{path}: cannot create the {what} ({_os_reason(exc)}); choose a writable "
+                          "location") from exc
+    return path
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = False) -> Path:
-    """Write through a temporary file and rename, so a full disk or a crash never leaves half a file."""
+    """Write through a temporary file and rename, so a full disk or a crash never leaves half a file.
+
+    Every failure (no space, read-only disk, no permission, a file where a folder should be) is a
+    `DeblurError` naming `path`, and nothing is left behind: not the temporary file, not the old file
+    replaced by half a new one.
+    """
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path}: already exists; pass --overwrite to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    ensure_dir(path.parent)
+    tmp: str | None = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions open() would
         os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise DeblurError(f"{path}: cannot write ({exc.strerror}); check free space and permissions") from exc
+    except BaseException as exc:  # OSError, but also Ctrl-C half-way: never leave the temporary file
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(exc, OSError):
+            raise DeblurError(f"{path}: cannot write ({_os_reason(exc)}); check free space and "
+                              "permissions") from exc
+        raise
     return path
+
+
+def load_npz(path: str | os.PathLike, what: str = "array file", fix: str = "restore or re-create it") -> dict[str, np.ndarray]:
+    """Every array of an `.npz` file, read now; an empty, truncated or foreign file is a `DeblurError`.
+
+    `np.load` is lazy (a truncated archive fails only when an array is read, as `BadZipFile`), raises
+    `EOFError` for an empty file (which click turns into a bare "Aborted!") and a pickle `ValueError` for
+    a text file, so all of it happens here, inside one guard that names the file.
+    """
+    import zipfile
+    import zlib
+
+    path = Path(path)
+    if not path.is_file():
+        raise DeblurError(f"{path}: no such {what}" + ("" if not path.exists() else " (it is a folder)"))
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError("a single .npy array, not an .npz archive")
+        with archive as z:
+            return {k: z[k] for k in z.files}
+    except EOFError as exc:
+        raise DeblurError(f"{path}: empty {what} (0 bytes); {fix}") from exc
+    except OSError as exc:
+        raise DeblurError(f"{path}: cannot read the {what} ({_os_reason(exc)}); {fix}") from exc
+    except (ValueError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, KeyError, RuntimeError) as exc:
+        why = "not a NumPy archive" if "pickled" in str(exc) else f"{type(exc).__name__}: {exc}"
+        raise DeblurError(f"{path}: not a valid .npz {what}, truncated or another kind of file ({why}); "
+                          f"{fix}") from exc
 
 
 def write_image(

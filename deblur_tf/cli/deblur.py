@@ -132,7 +132,11 @@ def deblur(inputs, out_dir, model_name, fmt, quality, tile, overlap, batch_size,
                 raise ImageReadError(f"{exc} (pass --keep-going to skip unreadable images{also})") from exc
             failed.append(str(exc))
             continue
-        out = runner(img)
+        tiles = runner.tile_count(img.shape)
+        # one large photo is a minute of CPU: show its tiles (the image bar only counts whole images)
+        with tqdm(total=tiles, desc=f"{src.name} ({img.shape[1]}x{img.shape[0]})", unit="tile", leave=False,
+                  disable=tiles <= batch_size, position=1 if len(plan) > 1 else 0) as tile_bar:
+            out = runner(img, progress=tile_bar.update)
         pixels += img.shape[0] * img.shape[1]
         write_image(dst, out, bit_depth=depth, overwrite=overwrite, jpeg_quality=quality)
         if cmp_dst is not None:

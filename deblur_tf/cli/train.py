@@ -109,6 +109,9 @@ def train(pipeline, out, resume, steps, overrides, init_from, dry_run, overwrite
         raise click.UsageError("Missing option '--out' / '-o': the run directory (only --dry-run works without it).")
     if out is None and pipeline is None:
         raise click.UsageError("--dry-run needs --pipeline (or --out of a run to resume).")
+    if resume and pipeline is not None and out is not None and (out / "config.toml").is_file():
+        click.echo(f"note: --pipeline {pipeline} is ignored: --resume continues {out} with its saved config "
+                   f"({out / 'config.toml'}); --set overrides still apply", err=True)
     cfg = resolve_run_config(out or Path("."), pipeline, tuple(overrides), resume and out is not None)
     if dry_run:
         report, ok = dry_run_report(cfg)
