@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from deblur_tf.errors import DeblurError, OutputExistsError
-from deblur_tf.io import IMAGE_EXTENSIONS, iter_images, read_image, write_bytes_atomic
+from deblur_tf.io import IMAGE_EXTENSIONS, ensure_dir, iter_images, read_image, write_bytes_atomic
 
 FORMATS = ("keras", "savedmodel", "tflite-fp32", "tflite-fp16", "tflite-int8-dynamic", "tflite-int8")
 TFLITE_VARIANTS = {  # format -> file-name suffix
@@ -278,7 +278,7 @@ def export_keras(model, path: str | os.PathLike, overwrite: bool = False) -> Pat
         raise DeblurError(f"{path}: a Keras model file must end in .keras")
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path}: already exists; pass --overwrite to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".keras", dir=path.parent)
     os.close(fd)
     try:
@@ -353,7 +353,7 @@ def export_savedmodel(model, out_dir: str | os.PathLike, name: str = "deblurgan"
     target = savedmodel_dir(out_dir, name, version)
     if target.exists() and not overwrite:
         raise OutputExistsError(f"{target}: already exists; pass --overwrite or a new --version")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(target.parent)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
     try:
         build_serving_archive(model).write_out(str(tmp), verbose=False)
@@ -665,7 +665,7 @@ def export_all(
         raise OutputExistsError(
             f"{', '.join(str(p) for p in existing)}: already exist(s); pass --overwrite to replace, or another --out"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out, "--out folder")
     threads = int(threads or os.cpu_count() or 1)
 
     shared = default_shared_dir()

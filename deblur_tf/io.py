@@ -133,6 +133,35 @@ def ensure_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
     return path
 
 
+def check_writable(folder: str | os.PathLike, what: str = "output folder") -> Path:
+    """Fail now, before any work, if files cannot be created in `folder` (made later if missing).
+
+    Walks up to the nearest existing ancestor: it must be a folder (not a regular file in the way) that this
+    process may write into (`os.access` also sees a read-only mount, even for root). Creates nothing, so a
+    refused run leaves no empty folder behind.
+    """
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise DeblurError(f"{folder}: cannot create the {what}: {probe} is a file, not a folder; choose "
+                          "another location")
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        why = "read-only file system" if _read_only_mount(probe) else "permission denied"
+        raise DeblurError(f"{folder}: cannot write the {what} ({why} at {probe}); choose a writable location")
+    return folder
+
+
+def _read_only_mount(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = False) -> Path:
     """Write through a temporary file and rename, so a full disk or a crash never leaves half a file.
 

@@ -105,6 +105,9 @@ def deblur(inputs, out_dir, model_name, fmt, quality, tile, overlap, batch_size,
     from deblur_tf.io import read_image, write_image
     from deblur_tf.zoo import load_model
 
+    from deblur_tf.io import check_writable
+
+    check_writable(out_dir)
     plan = plan_outputs(tuple(inputs), out_dir, fmt, side_by_side)
     if not overwrite:
         existing = [d for _, dst, cmp_dst in plan for d in (dst, cmp_dst) if d is not None and d.exists()]

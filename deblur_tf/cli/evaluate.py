@@ -346,6 +346,9 @@ def evaluate(pairs_dir, sharp_dir, synthetic_seed, kernel_size, noise_std, gamma
     if not chosen and not models:
         raise DeblurError("nothing to evaluate: give --model and/or --baselines")
     check_outputs(out_dir, overwrite, save_images)
+    from deblur_tf.io import check_writable
+
+    check_writable(out_dir, "--out folder")  # before minutes of evaluation, not after
 
     # ---- data
     if sharp_dir is not None:

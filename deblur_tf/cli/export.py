@@ -72,7 +72,10 @@ def export(model_name, out_dir, formats, input_sizes, name, version, calibration
     from deblur_tf.export import export_all, parse_size
     from deblur_tf.zoo import load_model
 
+    from deblur_tf.io import check_writable
+
     fmts = _parse_formats(formats)
+    check_writable(out_dir, "--out folder")
     sizes = [parse_size(s) for s in input_sizes]
     loaded = load_model(model_name)
     if loaded.keras_model is None:
