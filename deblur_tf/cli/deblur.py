@@ -102,10 +102,8 @@ def deblur(inputs, out_dir, model_name, fmt, quality, tile, overlap, batch_size,
     from tqdm import tqdm
 
     from deblur_tf.inference import Deblurrer
-    from deblur_tf.io import read_image, write_image
+    from deblur_tf.io import check_writable, read_image, write_image
     from deblur_tf.zoo import load_model
-
-    from deblur_tf.io import check_writable
 
     check_writable(out_dir)
     plan = plan_outputs(tuple(inputs), out_dir, fmt, side_by_side)
