@@ -292,15 +292,19 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 def restore_checkpoint(gan, ckpt: Path) -> dict[str, Any]:
     """Load a checkpoint written by `save_checkpoint` (either backend) into a compiled DeblurGAN."""
     ckpt = Path(ckpt)
+    current = ckpt / "state.json"
     try:
-        state = json.loads((ckpt / "state.json").read_text())
-        gan.generator.load_weights(ckpt / "generator.weights.h5")
-        gan.critic.load_weights(ckpt / "critic.weights.h5")
+        state = json.loads(current.read_text())
+        current = ckpt / "generator.weights.h5"
+        gan.generator.load_weights(current)
+        current = ckpt / "critic.weights.h5"
+        gan.critic.load_weights(current)
         arrays = load_npz(ckpt / "optimizers.npz", "optimizer state",
                           "delete that checkpoint folder to resume from an older one, or start again with --overwrite")
     except (OSError, ValueError, KeyError) as exc:
-        raise DeblurError(f"checkpoint {ckpt} cannot be loaded ({exc}); delete it to resume from an older one, "
-                          "or start again with --overwrite") from exc
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DeblurError(f"{current}: checkpoint file cannot be loaded ({reason}); delete {ckpt} to resume from "
+                          "an older one, or start again with --overwrite") from exc
     for prefix, opt in (("g", gan.optimizer), ("d", gan.d_optimizer)):
         keys = sorted(k for k in arrays if k.startswith(prefix + "/"))
         if len(keys) != len(opt.variables):

@@ -256,8 +256,11 @@ def synth(sharp_dir: Path, out_dir: Path, seed: int, kernel_size: int, max_len: 
         raise
     finally:
         bar.close()
-        ensure_dir(out_dir)
-        _atomic_json(out_dir / "manifest.json", manifest)
+        # the manifest describes the pairs written (a partial set says complete: false); a run that wrote
+        # none leaves nothing, not an empty folder with a manifest that blocks the corrected re-run
+        if manifest["complete"] or manifest["images"] or manifest["skipped"]:
+            ensure_dir(out_dir)
+            _atomic_json(out_dir / "manifest.json", manifest)
     n_ok, n_skip = len(manifest["images"]), len(manifest["skipped"])
     click.echo(f"wrote {n_ok} blur/sharp pair(s) to {out_dir}"
                + (f"; skipped {n_skip} (listed in manifest.json)" if n_skip else "")
