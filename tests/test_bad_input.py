@@ -122,6 +122,29 @@ def _earlier(out: Path) -> Path:
     return out
 
 
+def _lpips_case(kind: str):
+    def build(t: Path, c: dict):
+        weights = BAD_NPZ[kind](t / "lpips.npz")
+        return [*_evaluate_args(t, _earlier(t / "ev")), "--lpips-weights", str(weights), "--overwrite"], "lpips.npz"
+    return build
+
+
+def _model_npz_case(kind: str):
+    def build(t: Path, c: dict):
+        zoo = _zoo_with_bad_weights(t, c["models"], kind)
+        return ["deblur", str(_image(t / "in.png")), "-o", str(_earlier(t / "out")), "--model", str(zoo)], \
+            str(zoo / "weights.npz")
+    return build
+
+
+def _resume_npz_case(kind: str):
+    def build(t: Path, c: dict):
+        run = _run_copy(t, c["run"])
+        bad = BAD_NPZ[kind](_ckpt_file(run, "optimizers.npz"))
+        return ["train", "-o", str(run), "--resume", "--steps", "1", "--no-progress"], str(bad)
+    return build
+
+
 CASES: list[Case] = [
     # ---- 1. output that cannot be written, for every command that writes
     ("deblur-unwritable", ("models",), lambda t, c: (
@@ -139,16 +162,9 @@ CASES: list[Case] = [
         ["export", "--model", str(c["models"] / "zoo"), "--formats", "keras", "--out", str(_blocker(t) / "dist")],
         "blocker")),
     # ---- 2./3. empty, truncated, garbage files of each kind the CLI reads
-    *[(f"lpips-weights-{kind}", (), (lambda kind: lambda t, c: (
-        [*_evaluate_args(t, _earlier(t / "ev")), "--lpips-weights", str(BAD_NPZ[kind](t / "lpips.npz")),
-         "--overwrite"], "lpips.npz"))(kind)) for kind in BAD_NPZ],
-    *[(f"model-weights-npz-{kind}", ("models",), (lambda kind: lambda t, c: (
-        ["deblur", str(_image(t / "in.png")), "-o", str(_earlier(t / "out")),
-         "--model", str(_zoo_with_bad_weights(t, c["models"], kind))], "weights.npz"))(kind))
-      for kind in BAD_NPZ],
-    *[(f"resume-optimizers-npz-{kind}", ("run",), (lambda kind: lambda t, c: (
-        ["train", "-o", str(run := _run_copy(t, c["run"])), "--resume", "--steps", "1", "--no-progress"],
-        str(BAD_NPZ[kind](_ckpt_file(run, "optimizers.npz")).name)))(kind)) for kind in ("empty", "truncated")],
+    *[(f"lpips-weights-{kind}", (), _lpips_case(kind)) for kind in BAD_NPZ],
+    *[(f"model-weights-npz-{kind}", ("models",), _model_npz_case(kind)) for kind in BAD_NPZ],
+    *[(f"resume-optimizers-npz-{kind}", ("run",), _resume_npz_case(kind)) for kind in ("empty", "truncated")],
     ("resume-config-toml-corrupt", ("run",), lambda t, c: (
         ["train", "-o", str(run := _run_copy(t, c["run"])), "--resume", "--steps", "1"],
         ((run / "config.toml").write_text("[train\nsteps = = 3\n"), str(run / "config.toml"))[1])),
