@@ -28,7 +28,10 @@ from typing import Any
 from deblur_tf.errors import DeblurError
 
 ROOT = Path(__file__).resolve().parents[1]
-PIPELINES_DIR = ROOT / "pipelines"
+# an installed wheel carries the pipelines inside the package (setup.py copies the checkout's top-level
+# pipelines/ there at build time); a checkout or an editable install reads pipelines/ itself
+_PACKAGED_PIPELINES = Path(__file__).resolve().parent / "pipelines"
+PIPELINES_DIR = _PACKAGED_PIPELINES if _PACKAGED_PIPELINES.is_dir() else ROOT / "pipelines"
 
 
 class ConfigError(DeblurError):
