@@ -121,9 +121,12 @@ def model_multiple(model, declared: int = 4) -> int:
     A config may say 4 while the network (e.g. the mobile U-Net, 1/8 resolution) needs 8; trusting the layers
     keeps odd-sized images from failing inside the model.
     """
+    from deblur_tf.portable import multiple_from_name
+
     found = [int(layer.multiple) for layer in getattr(model, "layers", [])
              if type(layer).__name__ == "CheckDivisible" and hasattr(layer, "multiple")]
-    return max([int(declared), *found])
+    named = multiple_from_name(model)  # a portable export has no CheckDivisible: its name carries it
+    return max([int(declared), *found, *([named] if named else [])])
 
 
 def _keras_loaded(model, name: str, kind: str, source: Path, multiple: int, info: dict | None = None):
