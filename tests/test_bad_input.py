@@ -165,6 +165,13 @@ CASES: list[Case] = [
     *[(f"lpips-weights-{kind}", (), _lpips_case(kind)) for kind in BAD_NPZ],
     *[(f"model-weights-npz-{kind}", ("models",), _model_npz_case(kind)) for kind in BAD_NPZ],
     *[(f"resume-optimizers-npz-{kind}", ("run",), _resume_npz_case(kind)) for kind in ("empty", "truncated")],
+    # a bad file found only once training starts: the half-made run folder must be removed again
+    ("train-vgg-weights-empty", (), lambda t, c: (
+        ["train", "-p", "smoke", "-o", str(t / "run"), "--steps", "1", "--no-progress",
+         "--set", f"loss.vgg_weights={json.dumps(str(BAD_NPZ['empty'](t / 'vgg.npz')))}"], "vgg.npz")),
+    ("train-init-from-garbage", (), lambda t, c: (
+        ["train", "-p", "smoke", "-o", str(t / "run"), "--steps", "1", "--no-progress",
+         "--init-from", str((t / "g.keras", (t / "g.keras").write_text("junk"))[0])], "g.keras")),
     ("resume-config-toml-corrupt", ("run",), lambda t, c: (
         ["train", "-o", str(run := _run_copy(t, c["run"])), "--resume", "--steps", "1"],
         ((run / "config.toml").write_text("[train\nsteps = = 3\n"), str(run / "config.toml"))[1])),
