@@ -354,3 +354,14 @@ def test_real_process_empty_weights_is_not_a_bare_aborted(tmp_path, tiny_models)
     assert p.returncode == 2, p.stderr
     assert "Aborted!" not in p.stderr and "Traceback" not in p.stderr
     assert f"{zoo / 'weights.npz'}: empty model weight file" in p.stderr
+
+
+def test_permission_denied_is_named_before_any_work(tmp_path, monkeypatch):
+    """What a non-root user gets for a folder without write permission (root bypasses modes, so simulated)."""
+    import deblur_tf.io as dio
+
+    monkeypatch.setattr(dio.os, "access", lambda path, mode: False)
+    r = CliRunner().invoke(main, ["kernels", str(tmp_path / "sub" / "k.png"), "--size", "9"])
+    assert r.exit_code == 2
+    assert f"{tmp_path / 'sub'}: cannot write the output folder (permission denied at {tmp_path})" in r.stderr
+    assert not (tmp_path / "sub").exists()
