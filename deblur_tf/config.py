@@ -28,7 +28,10 @@ from typing import Any
 from deblur_tf.errors import DeblurError
 
 ROOT = Path(__file__).resolve().parents[1]
-PIPELINES_DIR = ROOT / "pipelines"
+# an installed wheel carries the pipelines inside the package (setup.py copies the checkout's top-level
+# pipelines/ there at build time); a checkout or an editable install reads pipelines/ itself
+_PACKAGED_PIPELINES = Path(__file__).resolve().parent / "pipelines"
+PIPELINES_DIR = _PACKAGED_PIPELINES if _PACKAGED_PIPELINES.is_dir() else ROOT / "pipelines"
 
 
 class ConfigError(DeblurError):
@@ -105,6 +108,7 @@ class DataConfig:
     val_limit: int = 0  # validate on the first N batches only (0 = all)
     workers: int = 4  # threads building batches ahead of the accelerator
     samples_per_epoch: int = 0  # 0 = one pass over the images
+    skip_bad: bool = False  # leave unreadable / too small images out (each logged) instead of stopping
 
 
 @dataclass
@@ -348,6 +352,32 @@ def validate(cfg: PipelineConfig, source: str) -> None:
         raise bad("optim.lr", f"= {cfg.optim.lr}: must be a positive number")
     if len(cfg.data.noise_std) != 2:
         raise bad("data.noise_std", f"= {cfg.data.noise_std}: give a range [low, high]")
+    # sizes the networks and the blur can take: checked here, before a run folder is made, not at step 1
+    if cfg.data.kernel_size < 1:
+        raise bad("data.kernel_size", f"= {cfg.data.kernel_size}: must be >= 1")
+    multiple = generator_multiple(cfg.generator)
+    for key, value, blurred_here in (("data.crop", cfg.data.crop, cfg.data.kind != "paired"),
+                                     ("data.val_crop", cfg.data.val_crop, bool(cfg.data.val_dir))):
+        if key == "data.val_crop" and value == 0:
+            continue  # whole validation images
+        if value < multiple or value % multiple:
+            raise bad(key, f"= {value}: must be a positive multiple of {multiple} (the {cfg.generator.kind!r} "
+                           f"generator halves the size {multiple.bit_length() - 1} times), e.g. "
+                           f"{max(multiple, round(value / multiple) * multiple)}")
+        if blurred_here and value <= cfg.data.kernel_size // 2:
+            raise bad(key, f"= {value}: too small for data.kernel_size = {cfg.data.kernel_size} (the blur "
+                           f"reflect-pads {cfg.data.kernel_size // 2} pixels); use a crop above "
+                           f"{cfg.data.kernel_size // 2} or a smaller kernel")
+
+
+def generator_multiple(gen: GeneratorConfig) -> int:
+    """What H and W of the generator's input must divide by (resnet: 4; mobile: 2^(levels - 1))."""
+    if gen.kind == "mobile":
+        from deblur_tf.models import GENERATORS
+
+        default = inspect.signature(GENERATORS["mobile"]).parameters["widths"].default
+        return 2 ** (len(gen.kwargs.get("widths", default)) - 1)
+    return 4
 
 
 def resolve_path(text: str) -> Path:

@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from deblur_tf.errors import DeblurError, OutputExistsError
-from deblur_tf.io import IMAGE_EXTENSIONS, iter_images, read_image, write_bytes_atomic
+from deblur_tf.io import IMAGE_EXTENSIONS, ensure_dir, iter_images, read_image, write_bytes_atomic
 
 FORMATS = ("keras", "savedmodel", "tflite-fp32", "tflite-fp16", "tflite-int8-dynamic", "tflite-int8")
 TFLITE_VARIANTS = {  # format -> file-name suffix
@@ -79,9 +79,12 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def model_multiple(model) -> int:
     """What H and W must divide by: read from the model's `CheckDivisible` layers (ResNet 4, mobile 8)."""
+    from deblur_tf.portable import multiple_from_name
+
     found = [int(layer.multiple) for layer in getattr(model, "layers", [])
              if type(layer).__name__ == "CheckDivisible" and hasattr(layer, "multiple")]
-    return max(found, default=SIZE_MULTIPLE)
+    named = multiple_from_name(model)  # a portable .keras (standard layers only) carries it in its name
+    return max(found + ([named] if named else []), default=SIZE_MULTIPLE)
 
 
 def size_tag(size: tuple[int, int]) -> str:
@@ -272,13 +275,21 @@ def _publish(path: Path) -> Path:
 
 
 def export_keras(model, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """`model.save` to a `.keras` file through a temporary name, so a failed save leaves no half file."""
+    """`model.save` to a `.keras` file through a temporary name, so a failed save leaves no half file.
+
+    The file holds standard Keras layers only (`deblur_tf.portable`): it loads with `keras.saving.load_model`
+    in a process that never imports deblur_tf, under either backend, and computes the same pixels.
+    """
+    from deblur_tf.portable import custom_layers, standard_layers_model
+
     path = Path(path)
     if path.suffix != ".keras":
         raise DeblurError(f"{path}: a Keras model file must end in .keras")
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path}: already exists; pass --overwrite to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(path.parent)
+    if custom_layers(model):
+        model = standard_layers_model(model, model_multiple(model))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".keras", dir=path.parent)
     os.close(fd)
     try:
@@ -353,7 +364,7 @@ def export_savedmodel(model, out_dir: str | os.PathLike, name: str = "deblurgan"
     target = savedmodel_dir(out_dir, name, version)
     if target.exists() and not overwrite:
         raise OutputExistsError(f"{target}: already exists; pass --overwrite or a new --version")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(target.parent)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
     try:
         build_serving_archive(model).write_out(str(tmp), verbose=False)
@@ -665,7 +676,7 @@ def export_all(
         raise OutputExistsError(
             f"{', '.join(str(p) for p in existing)}: already exist(s); pass --overwrite to replace, or another --out"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out, "--out folder")
     threads = int(threads or os.cpu_count() or 1)
 
     shared = default_shared_dir()
@@ -704,11 +715,7 @@ def export_all(
     for step in bar:
         if step == "keras":
             bar.set_postfix_str("keras")
-            path = export_keras(model, out / f"{name}.keras", overwrite=overwrite)
-            try:
-                import deblur_tf.models  # noqa: F401 - registers the custom layers, as a user's load must
-            except ImportError:
-                pass
+            path = export_keras(model, out / f"{name}.keras", overwrite=overwrite)  # standard layers only
             reloaded = keras.saving.load_model(path)
             for s in sizes:
                 outs = [keras01(reloaded, b) for b in eval_sets[s].blurred]

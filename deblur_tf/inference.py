@@ -111,10 +111,12 @@ class Deblurrer:
             raise DeblurError(f"input multiple must be >= 1, got {multiple}")
         self.multiple = int(multiple)
         if tile is not None:
-            tile = int(tile) // self.multiple * self.multiple
+            given, tile = int(tile), int(tile) // self.multiple * self.multiple
             if overlap < 0 or tile <= 2 * overlap:
+                rounded = f" ({tile} after rounding down to a multiple of {self.multiple})" if tile != given else ""
                 raise DeblurError(
-                    f"--tile {tile} must be larger than twice the overlap ({overlap}); use a larger tile"
+                    f"--tile {given}{rounded} must be larger than twice the overlap ({overlap}); use a tile of at "
+                    f"least {(2 * overlap // self.multiple + 1) * self.multiple}, or a smaller --overlap"
                 )
         self.tile = tile
         self.overlap = int(overlap)
@@ -142,8 +144,19 @@ class Deblurrer:
             for x in xs:
                 yield y, x, th, tw
 
-    def __call__(self, img01: np.ndarray) -> np.ndarray:
-        """Deblur one HxWx3 float image in [0, 1]; returns float32 HxWx3 in [0, 1] of the same size."""
+    def tile_count(self, shape: tuple[int, ...]) -> int:
+        """How many tiles an image of `shape` (H, W, ...) is cut into (1: it runs whole)."""
+        ph, pw = (-(-int(shape[0]) // self.multiple) * self.multiple, -(-int(shape[1]) // self.multiple) * self.multiple)
+        if self.tile is None or (ph <= self.tile and pw <= self.tile):
+            return 1
+        return len(list(self._tiles((ph, pw))))
+
+    def __call__(self, img01: np.ndarray, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Deblur one HxWx3 float image in [0, 1]; returns float32 HxWx3 in [0, 1] of the same size.
+
+        `progress(n)` is called after each model call with the number of tiles it finished, so a caller
+        can show progress within one large image (a 3-megapixel photo takes a minute on a CPU).
+        """
         img = np.asarray(img01, np.float32)
         if img.ndim != 3 or img.shape[2] != 3:
             raise DeblurError(f"expected an HxWx3 RGB image, got shape {img.shape}")
@@ -151,6 +164,8 @@ class Deblurrer:
         ph, pw = padded.shape[:2]
         if self.tile is None or (ph <= self.tile and pw <= self.tile):
             out = self._run(padded[None])[0]
+            if progress is not None:
+                progress(1)
             return np.clip(out[:h, :w], 0.0, 1.0)
 
         acc = np.zeros((ph, pw, 3), np.float32)
@@ -166,6 +181,8 @@ class Deblurrer:
                 wt = (wy[:, None] * wx[None, :])[:, :, None]
                 acc[y : y + th, x : x + tw] += pred * wt
                 wsum[y : y + th, x : x + tw] += wt
+            if progress is not None:
+                progress(len(chunk))
         out = acc / np.maximum(wsum, 1e-8)
         return np.clip(out[:h, :w], 0.0, 1.0)
 

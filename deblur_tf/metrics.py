@@ -146,8 +146,11 @@ def load_lpips_weights(weights_path: str | os.PathLike | None = None) -> dict[st
             f"{path}: LPIPS weights not found; pass the path to vgg16_imagenet_lpips.npz "
             "(or set DEBLUR_SHARED), or turn LPIPS off (--no-lpips)"
         )
-    with np.load(path) as z:
-        weights = {k: z[k].astype(np.float32) for k in z.files}
+    from deblur_tf.io import load_npz
+
+    weights = {k: v.astype(np.float32) for k, v in load_npz(
+        path, "LPIPS weight file", "pass vgg16_imagenet_lpips.npz (or set DEBLUR_SHARED), or turn LPIPS off "
+        "(--no-lpips)").items()}
     needed = [f"lpips_lin{i}/kernel" for i in range(5)] + [f"{n}/kernel" for n in LPIPS_LAYERS]
     missing = [k for k in needed if k not in weights]
     if missing:

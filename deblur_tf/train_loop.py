@@ -36,6 +36,7 @@ import numpy as np
 
 from deblur_tf.config import PipelineConfig, from_dict, load_pipeline, resolve_path
 from deblur_tf.errors import DeblurError, OutputExistsError
+from deblur_tf.io import ensure_dir, load_npz
 from deblur_tf.sysinfo import tensorboard_missing
 
 LOG_COLUMNS = ("step", "wall_time_s", "d_loss", "gp", "g_adv", "g_perc", "psnr", "val_psnr", "val_ssim", "lr",
@@ -212,23 +213,25 @@ def build_data(cfg: PipelineConfig):
         return SyntheticPairs(resolve_path(folder), crop=d.crop, batch_size=d.batch_size,
                               kernel_size=d.kernel_size, kernel_bank=d.kernel_bank, noise_std=tuple(d.noise_std),
                               gamma=d.gamma, seed=seed, load_size=load_size, augment=d.augment,
-                              samples_per_epoch=spe, trajectory=SHAKE_PRESETS[d.shake], **kw)
+                              samples_per_epoch=spe, trajectory=SHAKE_PRESETS[d.shake], skip_bad=d.skip_bad, **kw)
 
     if d.kind == "synthetic":
         train = synthetic(d.train_dir)
     elif d.kind == "paired":
         train = PairedFolder(resolve_path(d.train_dir), crop=d.crop, batch_size=d.batch_size, load_size=load_size,
-                             augment=d.augment, seed=seed, samples_per_epoch=spe)
+                             augment=d.augment, seed=seed, samples_per_epoch=spe, skip_bad=d.skip_bad)
     else:
         paired = PairedFolder(resolve_path(d.paired_dir), crop=d.crop, batch_size=d.batch_size,
-                              load_size=load_size, augment=d.augment, seed=seed, samples_per_epoch=spe)
+                              load_size=load_size, augment=d.augment, seed=seed, samples_per_epoch=spe,
+                              skip_bad=d.skip_bad)
         train = mix(paired, synthetic(d.train_dir), d.mix_ratio, seed=seed)
     val = None
     if d.val_dir:
         crop = d.val_crop or None
         val = SyntheticPairs(resolve_path(d.val_dir), crop=crop, batch_size=d.val_batch_size if crop else 1,
                              kernel_size=d.kernel_size, kernel_bank=0, noise_std=tuple(d.noise_std), gamma=d.gamma,
-                             mode="fixed", seed=seed + 1, trajectory=SHAKE_PRESETS[d.shake]).blurred_pairs()
+                             mode="fixed", seed=seed + 1, trajectory=SHAKE_PRESETS[d.shake],
+                             skip_bad=d.skip_bad).blurred_pairs()
     return train, val
 
 
@@ -306,16 +309,21 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 def restore_checkpoint(gan, ckpt: Path) -> dict[str, Any]:
     """Load a checkpoint written by `save_checkpoint` (either backend) into a compiled DeblurGAN."""
     ckpt = Path(ckpt)
+    current = ckpt / "state.json"
     try:
-        state = json.loads((ckpt / "state.json").read_text())
-        gan.generator.load_weights(ckpt / "generator.weights.h5")
-        gan.critic.load_weights(ckpt / "critic.weights.h5")
-        arrays = np.load(ckpt / "optimizers.npz")
+        state = json.loads(current.read_text())
+        current = ckpt / "generator.weights.h5"
+        gan.generator.load_weights(current)
+        current = ckpt / "critic.weights.h5"
+        gan.critic.load_weights(current)
+        arrays = load_npz(ckpt / "optimizers.npz", "optimizer state",
+                          "delete that checkpoint folder to resume from an older one, or start again with --overwrite")
     except (OSError, ValueError, KeyError) as exc:
-        raise DeblurError(f"checkpoint {ckpt} cannot be loaded ({exc}); delete it to resume from an older one, "
-                          "or start again with --overwrite") from exc
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DeblurError(f"{current}: checkpoint file cannot be loaded ({reason}); delete {ckpt} to resume from "
+                          "an older one, or start again with --overwrite") from exc
     for prefix, opt in (("g", gan.optimizer), ("d", gan.d_optimizer)):
-        keys = sorted(k for k in arrays.files if k.startswith(prefix + "/"))
+        keys = sorted(k for k in arrays if k.startswith(prefix + "/"))
         if len(keys) != len(opt.variables):
             raise DeblurError(f"checkpoint {ckpt}: {len(keys)} {prefix}-optimizer arrays but the optimizer has "
                               f"{len(opt.variables)} variables (was it written for another model?)")
@@ -325,7 +333,7 @@ def restore_checkpoint(gan, ckpt: Path) -> dict[str, Any]:
                 raise DeblurError(f"checkpoint {ckpt}: {key} has shape {value.shape}, expected {tuple(var.shape)}")
             var.assign(value)
     rng_vars = rng_variables(gan)
-    keys = sorted(k for k in arrays.files if k.startswith("rng/"))
+    keys = sorted(k for k in arrays if k.startswith("rng/"))
     if len(keys) != len(rng_vars):
         raise DeblurError(f"checkpoint {ckpt}: {len(keys)} random-state arrays, the model has {len(rng_vars)}")
     for key, var in zip(keys, rng_vars, strict=True):
@@ -568,7 +576,7 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
                 shutil.rmtree(p)
             elif p.exists():
                 p.unlink()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dir(run_dir, "run directory")
 
 
 def resolve_run_config(run_dir: Path, pipeline: str | None, overrides: tuple[str, ...], resume: bool) -> PipelineConfig:
@@ -579,7 +587,11 @@ def resolve_run_config(run_dir: Path, pipeline: str | None, overrides: tuple[str
 
         from deblur_tf.config import apply_override
 
-        raw = tomllib.loads(saved.read_text())
+        try:
+            raw = tomllib.loads(saved.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+            raise DeblurError(f"{saved}: the run's saved config is corrupt ({exc}); restore it, or start the "
+                              "run again with -p PIPELINE --overwrite") from exc
         for item in overrides:
             apply_override(raw, item)
         cfg = from_dict(raw, str(saved))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,7 +84,7 @@ def list_models(root: Path | None = None) -> list[dict]:
         try:
             with np.load(d / WEIGHTS_NAME) as z:
                 cfg["params"] = int(sum(z[k].size for k in z.files))
-        except (OSError, ValueError):
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):  # a broken file is reported when loaded
             cfg["params"] = None
         out.append(cfg)
     return out
@@ -120,9 +121,12 @@ def model_multiple(model, declared: int = 4) -> int:
     A config may say 4 while the network (e.g. the mobile U-Net, 1/8 resolution) needs 8; trusting the layers
     keeps odd-sized images from failing inside the model.
     """
+    from deblur_tf.portable import multiple_from_name
+
     found = [int(layer.multiple) for layer in getattr(model, "layers", [])
              if type(layer).__name__ == "CheckDivisible" and hasattr(layer, "multiple")]
-    return max([int(declared), *found])
+    named = multiple_from_name(model)  # a portable export has no CheckDivisible: its name carries it
+    return max([int(declared), *found, *([named] if named else [])])
 
 
 def _keras_loaded(model, name: str, kind: str, source: Path, multiple: int, info: dict | None = None):
@@ -139,9 +143,10 @@ def load_zoo_dir(path: Path) -> LoadedModel:
     if not kind:
         raise DeblurError(f"{path / CONFIG_NAME}: no \"kind\"; it must name the generator to build")
     model = build_generator(kind, **cfg.get("kwargs", {}))
-    with np.load(path / WEIGHTS_NAME) as z:
-        keys = sorted(k for k in z.files if k.startswith("w"))
-        weights = [z[k].astype(np.float32) for k in keys]
+    from deblur_tf.io import load_npz
+
+    arrays = load_npz(path / WEIGHTS_NAME, "model weight file", "restore the model folder or re-install the package")
+    weights = [arrays[k].astype(np.float32) for k in sorted(k for k in arrays if k.startswith("w"))]
     expected = [tuple(w.shape) for w in model.get_weights()]
     got = [tuple(w.shape) for w in weights]
     if expected != got:
@@ -191,9 +196,34 @@ def load_weights_strict(model, path: str | os.PathLike) -> None:
                    if "freshly-initialized" in str(w.message) or str(w.message).startswith("Skipping")]
         if skipped:
             raise ValueError(skipped[0])
-    except Exception:
+    except Exception as exc:
         model.set_weights(before)
+        short = short_weights_error(exc)
+        if short != str(exc):
+            raise ValueError(short) from exc
         raise
+
+
+def short_weights_error(exc: BaseException) -> str:
+    """One line out of Keras's load error, which dumps both tensors in full (hundreds of lines).
+
+    Keras says "A total of N objects could not be loaded. Example error message for object <Conv2D
+    name=stem_conv ...>: ... variable.shape=(7, 7, 3, 16), Received: value.shape=(7, 7, 3, 8). Target
+    variable: <Variable path=stem_conv/kernel, ..., value=[[...]]>"; this keeps the variable and both shapes.
+    """
+    import re
+
+    text = str(exc)
+    want = re.search(r"variable\.shape=(\([^)]*\))", text)
+    got = re.search(r"value\.shape=(\([^)]*\))", text)
+    if not (want and got):
+        first = text.splitlines()[0] if text else type(exc).__name__
+        return first if len(first) <= 300 else first[:300] + " ..."
+    var = re.search(r"Variable path=([^,>]+)", text)
+    total = re.search(r"A total of (\d+) objects", text)
+    where = f"{var.group(1)}: " if var else ""
+    more = f" ({total.group(1)} layers do not fit in all)" if total else ""
+    return f"{where}the file holds shape {got.group(1)}, the model expects {want.group(1)}{more}"
 
 
 def _load_weights_with_description(weights: Path, description: Path) -> LoadedModel:

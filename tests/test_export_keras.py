@@ -1,4 +1,5 @@
-"""The exported `.keras` file: reloads in a fresh process under both backends, fine-tunes, embeds (any backend)."""
+"""The exported `.keras` file: loads in plain Keras (a fresh process where deblur_tf cannot even be imported)
+under both backends with the same outputs, fine-tunes, embeds (any backend)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 RELOAD = """
 import sys
+sys.modules["deblur_tf"] = None  # any import of deblur_tf (by Keras or anything else) raises ImportError
 import numpy as np
 import keras
-import deblur_tf.models  # registers the project's serializable layers
 model = keras.saving.load_model(sys.argv[1])
 np.save(sys.argv[3], np.asarray(model.predict_on_batch(np.load(sys.argv[2]))))
 print(keras.backend.backend())
@@ -42,9 +43,9 @@ def saved(tmp_path_factory):
 def test_keras_file_reloads_in_fresh_process(saved, tmp_path, backend):
     model, path, x = saved
     np.save(tmp_path / "x.npy", x)
-    # a clean process that sees only the deblur_tf package (no tests/, no repo root on sys.path via cwd)
+    # a user's process: plain Keras, no deblur_tf on the path, none importable (see RELOAD)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "KERAS_BACKEND")}
-    env.update(KERAS_BACKEND=backend, PYTHONPATH=str(ROOT), CUDA_VISIBLE_DEVICES="")
+    env.update(KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="")
     (tmp_path / "reload.py").write_text(RELOAD)
     res = subprocess.run([sys.executable, str(tmp_path / "reload.py"), str(path), str(tmp_path / "x.npy"),
                           str(tmp_path / "y.npy")], cwd=tmp_path, env=env, capture_output=True, text=True,
@@ -59,9 +60,50 @@ def test_keras_file_reloads_in_fresh_process(saved, tmp_path, backend):
         np.testing.assert_allclose(got, expected, atol=1e-4)  # other backend: same maths, other kernels
 
 
+def test_exported_file_holds_standard_layers_only(saved):
+    import json
+    import zipfile
+
+    _, path, _ = saved
+    with zipfile.ZipFile(path) as z:
+        config = json.loads(z.read("config.json"))
+    modules = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "class_name" in node and "module" in node:
+                modules.add(str(node["module"]))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(config)
+    assert modules and all(m.startswith("keras") for m in modules), modules
+    assert config["config"]["name"].endswith("_x4")  # the input multiple travels with the file
+
+
+def test_shipped_mobile_export_is_bit_identical_in_plain_keras(tmp_path):
+    """The shipped default (mobile U-Net: nearest upsampling, clip-add) through the portable export."""
+    from deblur_tf.zoo import load_model
+
+    loaded = load_model("deblurgan-mobile")
+    path = export_keras(loaded.keras_model, tmp_path / "mobile.keras")
+    x = np.random.default_rng(2).uniform(-1, 1, (1, 40, 56, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    (tmp_path / "reload.py").write_text(RELOAD)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    res = subprocess.run([sys.executable, str(tmp_path / "reload.py"), str(path), str(tmp_path / "x.npy"),
+                          str(tmp_path / "y.npy")], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), loaded.predict(x))
+    assert load_model(str(path)).input_multiple == 8  # deblur-tf reads the multiple back from the name
+
+
 def test_keras_file_fine_tunes_and_embeds(saved, tmp_path):
     _, path, x = saved
-    import deblur_tf.models  # noqa: F401 - registers the layers
 
     model = keras.saving.load_model(path)
     before = [w.copy() for w in model.get_weights()]
@@ -106,3 +148,19 @@ def test_export_all_writes_and_verifies_keras_under_any_backend(saved, tmp_path)
     if keras.backend.backend() != "tensorflow":  # the other formats are TensorFlow graphs: say how to get them
         with pytest.raises(DeblurError, match="KERAS_BACKEND=tensorflow"):
             export_all(model, tmp_path / "sm", formats=["savedmodel"], log=None)
+
+
+@pytest.mark.parametrize("padding", [(1, 1), (3, 3), (2, 1)])
+def test_standard_layer_reflection_padding_is_bit_identical(padding):
+    """The portable rebuild of ReflectionPadding2D on odd sizes (the mask arithmetic must not round)."""
+    from deblur_tf.models.layers import ReflectionPadding2D
+    from deblur_tf.portable import custom_layers, standard_layers_model
+
+    inp = keras.Input((None, None, 3))
+    original = keras.Model(inp, ReflectionPadding2D(padding)(inp))
+    portable = standard_layers_model(original)
+    assert custom_layers(portable) == [] and custom_layers(original)
+    x = np.random.default_rng(1).normal(size=(2, 7, 5, 3)).astype(np.float32) * 1e3
+    got = keras.ops.convert_to_numpy(portable(x))
+    ph, pw = padding
+    np.testing.assert_array_equal(got, np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)), mode="reflect"))

@@ -126,9 +126,24 @@ def test_padding_is_reflection():
     np.testing.assert_array_equal(p[:6, 5, 0], x[:, 3, 0])
 
 
+def test_progress_counts_every_tile_of_one_large_image():
+    calls = []
+    runner = Deblurrer(lambda b: b, multiple=4, tile=64, overlap=16, batch_size=3)
+    img = np.zeros((150, 210, 3), np.float32)
+    total = runner.tile_count(img.shape)
+    runner(img, progress=calls.append)
+    assert total > 3 and sum(calls) == total and len(calls) == -(-total // 3)  # one report per model call of 3
+    calls.clear()
+    assert runner.tile_count((40, 40)) == 1
+    runner(np.zeros((40, 40, 3), np.float32), progress=calls.append)
+    assert calls == [1]
+
+
 def test_bad_tile_and_model_output():
     with pytest.raises(DeblurError, match="--tile"):
         Deblurrer(lambda b: b, tile=48, overlap=32)
+    with pytest.raises(DeblurError, match=r"--tile 17 \(16 after rounding down to a multiple of 4\)"):
+        Deblurrer(lambda b: b, tile=17, overlap=8)
     with pytest.raises(DeblurError, match="same size"):
         Deblurrer(lambda b: b[:, ::2, ::2], tile=None)(np.zeros((16, 16, 3), np.float32))
 

@@ -7,6 +7,7 @@ importing TensorFlow. A `DeblurError` raised anywhere becomes a one-line message
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -69,6 +70,27 @@ class LazyGroup(click.Group):
         except DeblurError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
+        except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise  # usage errors and explicit exits keep click's own handling
+        except KeyboardInterrupt:
+            # the same status as `train` (128 + SIGINT); outputs are written atomically, so every file
+            # already reported is complete and no half file is left
+            click.echo("\ninterrupted (Ctrl-C): the outputs written so far are complete", err=True)
+            ctx.exit(130)
+        except OSError as exc:  # a file system failure no command anticipated: still one line naming the path
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc} ({type(exc).__name__}); check the path, free space "
+                       "and permissions", err=True)
+            ctx.exit(2)
+        except Exception as exc:
+            if os.environ.get("DEBLUR_TF_TRACEBACK"):
+                raise
+            # EOFError would otherwise reach click as a bare "Aborted!"; anything else is a bug, still shown
+            # in one line (the traceback is one variable away)
+            click.echo(f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+                       "(a bug in deblur-tf: rerun with DEBLUR_TF_TRACEBACK=1 for the traceback and report it)",
+                       err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -91,8 +91,9 @@ def deblur(inputs, out_dir, model_name, fmt, quality, tile, overlap, batch_size,
     """Deblur INPUT images (files, folders searched recursively, or glob patterns) into OUT.
 
     Any size works: images are reflect-padded to what the network needs and cropped back, and large ones are
-    processed in overlapping tiles. 16-bit PNG/TIFF inputs give 16-bit outputs. Uses the GPU when TensorFlow
-    (or JAX) sees one.
+    processed in overlapping tiles. Photos are kept as they are: the EXIF orientation is applied (outputs are
+    upright), grayscale stays grayscale, 16-bit PNG/TIFF stays 16-bit, and JPEG/PNG outputs keep the input's
+    ICC profile (other formats say that they drop it). Uses the GPU when TensorFlow (or JAX) sees one.
 
     \b
     Examples:
@@ -102,9 +103,10 @@ def deblur(inputs, out_dir, model_name, fmt, quality, tile, overlap, batch_size,
     from tqdm import tqdm
 
     from deblur_tf.inference import Deblurrer
-    from deblur_tf.io import read_image, write_image
+    from deblur_tf.io import can_embed_icc, check_writable, read_image_meta, to_grayscale, write_image
     from deblur_tf.zoo import load_model
 
+    check_writable(out_dir)
     plan = plan_outputs(tuple(inputs), out_dir, fmt, side_by_side)
     if not overwrite:
         existing = [d for _, dst, cmp_dst in plan for d in (dst, cmp_dst) if d is not None and d.exists()]
@@ -123,7 +125,7 @@ def deblur(inputs, out_dir, model_name, fmt, quality, tile, overlap, batch_size,
     bar = tqdm(plan, desc=f"deblur ({loaded.name})", unit="img", disable=len(plan) < 2)
     for index, (src, dst, cmp_dst) in enumerate(bar):
         try:
-            img, depth = read_image(src)
+            img, meta = read_image_meta(src)
         except ImageReadError as exc:
             if not keep_going:
                 written = index  # no failure before this one, or --keep-going would be on
@@ -132,12 +134,23 @@ def deblur(inputs, out_dir, model_name, fmt, quality, tile, overlap, batch_size,
                 raise ImageReadError(f"{exc} (pass --keep-going to skip unreadable images{also})") from exc
             failed.append(str(exc))
             continue
-        out = runner(img)
+        tiles = runner.tile_count(img.shape)
+        # one large photo is a minute of CPU: show its tiles (the image bar only counts whole images)
+        with tqdm(total=tiles, desc=f"{src.name} ({img.shape[1]}x{img.shape[0]})", unit="tile", leave=False,
+                  disable=tiles <= batch_size, position=1 if len(plan) > 1 else 0) as tile_bar:
+            out = runner(img, progress=tile_bar.update)
         pixels += img.shape[0] * img.shape[1]
-        write_image(dst, out, bit_depth=depth, overwrite=overwrite, jpeg_quality=quality)
+        # the photo as it was: grayscale stays grayscale (the RGB model tints its three equal channels a
+        # little), same bit depth, same colour profile where the output format can hold one
+        keep = to_grayscale if meta.grayscale else (lambda a: a)
+        if meta.icc_profile and not can_embed_icc(dst):
+            click.echo(f"note: {dst}: the ICC colour profile of {src.name} is dropped ({dst.suffix} output "
+                       "cannot hold it here; use --format png or jpg to keep it)", err=True)
+        write_image(dst, keep(out), bit_depth=meta.bit_depth, overwrite=overwrite, jpeg_quality=quality,
+                    icc_profile=meta.icc_profile)
         if cmp_dst is not None:
-            write_image(cmp_dst, side_by_side_image(img, out), bit_depth=depth, overwrite=overwrite,
-                        jpeg_quality=quality)
+            write_image(cmp_dst, keep(side_by_side_image(img, out)), bit_depth=meta.bit_depth, overwrite=overwrite,
+                        jpeg_quality=quality, icc_profile=meta.icc_profile)
     elapsed = time.perf_counter() - t0
     done = len(plan) - len(failed)
     click.echo(f"deblurred {done} image(s) with {loaded.name} into {out_dir} "

@@ -161,8 +161,9 @@ def load_pairs(root: Path, limit: int | None, crop_mismatch: bool, max_side: int
                                   "drop --max-side for sets with kernels")
             try:
                 kernel = np.load(kpath).astype(np.float64)
-            except (OSError, ValueError) as exc:
-                raise DeblurError(f"{kpath}: unreadable kernel ({exc})") from exc
+            except (OSError, ValueError, EOFError, AttributeError) as exc:  # EOFError: an empty file
+                raise DeblurError(f"{kpath}: unreadable kernel ({type(exc).__name__}: {exc or 'empty file'}); "
+                                  "re-create it as a 2-D .npy array, or delete it to evaluate without") from exc
             if kernel.ndim != 2:
                 raise DeblurError(f"{kpath}: a kernel must be a 2-D array, got shape {kernel.shape}")
         samples.append(Sample(name, partial(_read_pair, bpath, spath, crop_mismatch, max_side), kernel))
@@ -345,6 +346,9 @@ def evaluate(pairs_dir, sharp_dir, synthetic_seed, kernel_size, noise_std, gamma
     if not chosen and not models:
         raise DeblurError("nothing to evaluate: give --model and/or --baselines")
     check_outputs(out_dir, overwrite, save_images)
+    from deblur_tf.io import check_writable
+
+    check_writable(out_dir, "--out folder")  # before minutes of evaluation, not after
 
     # ---- data
     if sharp_dir is not None:

@@ -44,6 +44,9 @@ def explain(image: Path, model: str | None, critic_path: Path | None, out: Path,
         raise DeblurError(f"--out {out}: the panel is written as PNG; use a .png name")
     if out.exists() and not overwrite:
         raise OutputExistsError(f"--out {out}: already exists; pass --overwrite to replace it")
+    from deblur_tf.io import check_writable
+
+    check_writable(out.parent, "--out folder")
     if max_side < 0:
         raise DeblurError(f"--max-side {max_side}: use a positive number of pixels, or 0 for full size")
     from deblur_tf.io import read_image

@@ -70,9 +70,11 @@ def export(model_name, out_dir, formats, input_sizes, name, version, calibration
       deblur-tf export --model deblurgan --out dist --input-size 256x256 --input-size 720x1280
     """
     from deblur_tf.export import export_all, parse_size
+    from deblur_tf.io import check_writable
     from deblur_tf.zoo import load_model
 
     fmts = _parse_formats(formats)
+    check_writable(out_dir, "--out folder")
     sizes = [parse_size(s) for s in input_sizes]
     loaded = load_model(model_name)
     if loaded.keras_model is None:

@@ -158,6 +158,9 @@ def synth(sharp_dir: Path, out_dir: Path, seed: int, kernel_size: int, max_len: 
     params = _trajectory_params(iters, max_len, expl)
     plan = _plan(sharp_dir, out_dir)
     _check_out_dir(out_dir, overwrite)
+    from deblur_tf.io import check_writable, ensure_dir
+
+    check_writable(out_dir)
     total_found = len(plan)
     ignored = _non_images(sharp_dir, out_dir)
     if limit is not None:
@@ -253,8 +256,11 @@ def synth(sharp_dir: Path, out_dir: Path, seed: int, kernel_size: int, max_len: 
         raise
     finally:
         bar.close()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_json(out_dir / "manifest.json", manifest)
+        # the manifest describes the pairs written (a partial set says complete: false); a run that wrote
+        # none leaves nothing, not an empty folder with a manifest that blocks the corrected re-run
+        if manifest["complete"] or manifest["images"] or manifest["skipped"]:
+            ensure_dir(out_dir)
+            _atomic_json(out_dir / "manifest.json", manifest)
     n_ok, n_skip = len(manifest["images"]), len(manifest["skipped"])
     click.echo(f"wrote {n_ok} blur/sharp pair(s) to {out_dir}"
                + (f"; skipped {n_skip} (listed in manifest.json)" if n_skip else "")
@@ -286,10 +292,11 @@ def kernels(out_png: Path, count: int, seed: int, size: int, max_len: float, exp
       deblur-tf kernels sheet.png --n 25 --seed 3 --size 45
     """
     from deblur_tf.blur import kernel_to_image, per_item_generators, random_kernels
-    from deblur_tf.io import write_image
+    from deblur_tf.io import check_writable, write_image
 
     if out_png.exists() and not overwrite:
         raise OutputExistsError(f"{out_png}: already exists; pass --overwrite to replace it")
+    check_writable(out_png.parent)
     params = _trajectory_params(2000, max_len, expl)
     bank = random_kernels(count, size, rng=per_item_generators(seed, range(count)), params=params,
                           exposure=_exposure_option(exposure))

@@ -52,6 +52,31 @@ def dry_run_report(cfg) -> tuple[str, bool]:
     return "\n".join(lines), ok
 
 
+def _remove_unfinished_run(run_dir: Path, created: bool) -> None:
+    """A new run that failed before its first checkpoint leaves nothing behind.
+
+    Otherwise its config.toml and log.csv would make the corrected command fail with "not empty: pass
+    --resume" (and --resume would pick up the broken config). A run with a checkpoint is kept: it can resume.
+    """
+    import shutil
+
+    from deblur_tf.train_loop import RUN_FILES, list_checkpoints
+
+    if list_checkpoints(run_dir):
+        return
+    for name in RUN_FILES:
+        p = run_dir / name
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.exists():
+            p.unlink(missing_ok=True)
+    if created:
+        try:
+            run_dir.rmdir()  # only if nothing else landed there
+        except OSError:
+            pass
+
+
 @click.command("train")
 @click.option("--pipeline", "-p", "pipeline", metavar="NAME|PATH",
               help="Pipeline TOML, or a name from pipelines/ (deblurgan-synthetic, mobile-synthetic, "
@@ -109,6 +134,9 @@ def train(pipeline, out, resume, steps, overrides, init_from, dry_run, overwrite
         raise click.UsageError("Missing option '--out' / '-o': the run directory (only --dry-run works without it).")
     if out is None and pipeline is None:
         raise click.UsageError("--dry-run needs --pipeline (or --out of a run to resume).")
+    if resume and pipeline is not None and out is not None and (out / "config.toml").is_file():
+        click.echo(f"note: --pipeline {pipeline} is ignored: --resume continues {out} with its saved config "
+                   f"({out / 'config.toml'}); --set overrides still apply", err=True)
     cfg = resolve_run_config(out or Path("."), pipeline, tuple(overrides), resume and out is not None)
     if dry_run:
         report, ok = dry_run_report(cfg)
@@ -116,11 +144,18 @@ def train(pipeline, out, resume, steps, overrides, init_from, dry_run, overwrite
         if not ok:
             sys.exit(2)
         return
+    created = not out.exists()
+    fresh = created or (out.is_dir() and not any(out.iterdir()))
     prepare_run_dir(out, resume, overwrite)
     enable_jax_compile_cache()
     click.echo(f"training {cfg.name} -> {out}", err=True)
-    summary = run_training(cfg, out, resume=resume, max_steps=steps, progress=not no_progress,
-                           echo=lambda m: click.echo(m, err=True))
+    try:
+        summary = run_training(cfg, out, resume=resume, max_steps=steps, progress=not no_progress,
+                               echo=lambda m: click.echo(m, err=True))
+    except BaseException:
+        if fresh:
+            _remove_unfinished_run(out, created)
+        raise
     parts = [f"step {summary['end_step']}/{cfg.train.steps}"]
     if "val_psnr" in summary:
         parts.append(f"val PSNR {summary['val_psnr']:.2f} dB, SSIM {summary['val_ssim']:.4f}")

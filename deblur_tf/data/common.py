@@ -82,8 +82,9 @@ class Problems:
         if more > 0:
             lines.append(f"  ... and {more} more")
         raise DatasetError(
-            f"{what}: {len(self.items)} problem(s) found:\n" + "\n".join(lines) + f"\n{fix}, or pass "
-            "skip_bad=True to leave these files out (each is logged)."
+            f"{what}: {len(self.items)} problem(s) found:\n" + "\n".join(lines) + f"\n{fix}, or leave these "
+            "files out (each is logged): `--set data.skip_bad=true` for `deblur-tf train` (data.skip_bad = true "
+            "in a pipeline), skip_bad=True in Python."
         )
 
 

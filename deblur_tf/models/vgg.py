@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from deblur_tf.errors import DeblurError
 from deblur_tf.models.layers import ChannelAffine
@@ -110,29 +109,25 @@ def _build_convs(arch: str, upto: str, preprocess: ChannelAffine, name: str) -> 
 
 
 def _load_npz(model: keras.Model, path: Path, layer_names: Sequence[str]) -> None:
-    try:
-        data = np.load(path)
-    except (OSError, ValueError) as exc:
-        raise DeblurError(
-            f"cannot read VGG weights {path}: {exc}; pass a valid .npz (see build_vgg_features)"
-        ) from exc
-    with data:
-        for layer_name in layer_names:
-            keys = (f"{layer_name}/kernel", f"{layer_name}/bias")
-            missing = [k for k in keys if k not in data.files]
-            if missing:
-                raise DeblurError(
-                    f"VGG weights {path} lack {', '.join(missing)}: {NPZ_FILES[3]} only goes up to block3_conv3; "
-                    f"use {NPZ_FILES[5]} for deeper layers"
-                )
-            layer = model.get_layer(layer_name)
-            kernel, bias = (data[k] for k in keys)
-            expected = tuple(layer.kernel.shape)
-            if kernel.shape != expected:
-                raise DeblurError(
-                    f"VGG weights {path}: {keys[0]} has shape {kernel.shape}, expected {expected}"
-                )
-            layer.set_weights([kernel, bias])
+    from deblur_tf.io import load_npz
+
+    data = load_npz(path, "VGG weight file", "pass a valid .npz (see build_vgg_features)")
+    for layer_name in layer_names:
+        keys = (f"{layer_name}/kernel", f"{layer_name}/bias")
+        missing = [k for k in keys if k not in data]
+        if missing:
+            raise DeblurError(
+                f"VGG weights {path} lack {', '.join(missing)}: {NPZ_FILES[3]} only goes up to block3_conv3; "
+                f"use {NPZ_FILES[5]} for deeper layers"
+            )
+        layer = model.get_layer(layer_name)
+        kernel, bias = (data[k] for k in keys)
+        expected = tuple(layer.kernel.shape)
+        if kernel.shape != expected:
+            raise DeblurError(
+                f"VGG weights {path}: {keys[0]} has shape {kernel.shape}, expected {expected}"
+            )
+        layer.set_weights([kernel, bias])
 
 
 def build_vgg_features(
