@@ -371,12 +371,18 @@ def validate(cfg: PipelineConfig, source: str) -> None:
 
 
 def generator_multiple(gen: GeneratorConfig) -> int:
-    """What H and W of the generator's input must divide by (resnet: 4; mobile: 2^(levels - 1))."""
+    """What H and W of the generator's input must divide by (resnet: 4; mobile: 2^(levels - 1); nafnet:
+    2^levels)."""
     if gen.kind == "mobile":
         from deblur_tf.models import GENERATORS
 
         default = inspect.signature(GENERATORS["mobile"]).parameters["widths"].default
         return 2 ** (len(gen.kwargs.get("widths", default)) - 1)
+    if gen.kind == "nafnet":
+        from deblur_tf.models import GENERATORS
+
+        default = inspect.signature(GENERATORS["nafnet"]).parameters["encoder_blocks"].default
+        return 2 ** len(gen.kwargs.get("encoder_blocks", default))
     return 4
 
 

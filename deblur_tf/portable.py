@@ -9,6 +9,9 @@ model with each custom layer replaced by standard layers computing the same valu
   input multiple (recorded in the model name, e.g. `deblurgan_resnet_x4`).
 - `UpsampleNearest2D(f)`: `UpSampling2D(f, interpolation="nearest")` (the same pixels).
 - `ClipAdd`: `Add`, then `Minimum`/`Maximum` against constant tensors (`Rescaling(0, c)` of the sum).
+- `Scale` (NAFNet's per-channel beta/gamma): a 1x1 `DepthwiseConv2D` whose kernel is the scale.
+- `SliceChannels(a, b)` (NAFNet's SimpleGate halves): a 1x1 `Conv2D` with a 0/1 selection kernel (exact: the
+  other channels are multiplied by 0 and summed), at the cost of a c x 2c matmul per pixel in this file only.
 - `ReflectionPadding2D(p)`: zero padding plus, for each of the p border rows (columns) per side, the mirrored
   interior row shifted into place (`Cropping2D` + `ZeroPadding2D`) and selected by a one-row mask built from
   a tensor of ones the same way. Only shifts, products with 0/1 masks and sums of exact zeros: bit-identical
@@ -78,6 +81,22 @@ def _standard_call(layer, *args, **kwargs):
         ph, pw = layer.padding
         x = _reflect_axis(args[0], ph, 1, f"{name}_h")
         return _reflect_axis(x, pw, 2, f"{name}_w")
+    if kind == "Scale":  # per-channel factor = a 1x1 depthwise conv with that factor as its kernel
+        scale = keras.ops.convert_to_numpy(layer.scale)
+        conv = keras.layers.DepthwiseConv2D(1, use_bias=False, name=name)
+        out = conv(args[0])
+        conv.set_weights([scale.reshape(1, 1, -1, 1)])
+        return out
+    if kind == "SliceChannels":  # x[..., a:b] = a 1x1 conv with a 0/1 selection matrix (sums of exact zeros)
+        import numpy as np
+
+        c_in = int(args[0].shape[-1])
+        select = np.zeros((1, 1, c_in, layer.stop - layer.start), np.float32)
+        select[0, 0, np.arange(layer.start, layer.stop), np.arange(layer.stop - layer.start)] = 1.0
+        conv = keras.layers.Conv2D(layer.stop - layer.start, 1, use_bias=False, name=name)
+        out = conv(args[0])
+        conv.set_weights([select])
+        return out
     if type(layer).__module__.startswith("deblur_tf"):
         raise DeblurError(f"layer {name} ({kind}) has no standard-Keras equivalent; the model cannot be exported "
                           "as a portable .keras file")
