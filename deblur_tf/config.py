@@ -103,6 +103,7 @@ class DataConfig:
     saturation: float = 0.0  # ... fraction of crops whose highlights are boosted x1.5-4 before the blur (clipped streaks)
     shot_noise: float = 0.0  # ... Poisson-Gaussian: variance noise_std^2 + U(0, shot_noise) * value
     quantize: bool = False  # ... round the blurred crop to 8 bits
+    match_mean: bool = False  # ... shift each blurred crop to its sharp crop's mean (no learned darkening)
     val_crop: int = 256  # 0 = whole validation images (batch 1)
     val_batch_size: int = 4
     val_limit: int = 0  # validate on the first N batches only (0 = all)

@@ -126,7 +126,7 @@ def camera_model(cfg: PipelineConfig) -> dict[str, Any] | None:
     """The on-device camera model of a pipeline (`DeblurGAN(camera=...)`), None when it uses none of it."""
     d = cfg.data
     cam = {"srgb_fraction": d.srgb_fraction, "saturation": d.saturation, "shot_noise": d.shot_noise,
-           "quantize": d.quantize}
+           "quantize": d.quantize, "match_mean": d.match_mean}
     return cam if any(cam.values()) else None
 
 

@@ -253,7 +253,7 @@ class DeblurGAN(keras.Model):
     def _blur(self, sharp, kernel, noise_std, seed):
         """Blur [-1,1] sharp crops with per-sample kernels and noise on the device.
 
-        With `camera` = {"srgb_fraction", "saturation", "shot_noise", "quantize"} each image draws (from the
+        With `camera` = {"srgb_fraction", "saturation", "shot_noise", "quantize", "match_mean"} each image draws (from the
         step's seed stream, so a resumed run redraws the same) whether it is blurred on sRGB values or in
         linear light, whether its highlights are boosted (x1.5-4) before the blur, and its shot-noise level.
         """
@@ -267,7 +267,8 @@ class DeblurGAN(keras.Model):
             boost = ops.where(u[1] < cam.get("saturation", 0.0), 1.5 + 2.5 * u[2], 1.0)
             shot = u[3] * cam.get("shot_noise", 0.0)
             out01 = camera_blur((sharp + 1.0) * 0.5, kernel, gamma=gamma, boost=boost, noise_std=noise_std,
-                                shot_noise=shot, quantize=bool(cam.get("quantize", False)), seed=seed)
+                                shot_noise=shot, quantize=bool(cam.get("quantize", False)),
+                                match_mean=bool(cam.get("match_mean", False)), seed=seed)
             return _f32(out01) * 2.0 - 1.0
         out01 = blur_images(
             (sharp + 1.0) * 0.5, kernel, gamma=self.blur_gamma, noise_std=noise_std, seed=seed, clip=True

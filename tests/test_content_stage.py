@@ -214,7 +214,8 @@ def test_content_pipeline_blurs_with_the_camera_model_on_device():
 
     cfg = load_pipeline("nafnet-content")
     cam = camera_model(cfg)
-    assert cam == {"srgb_fraction": 0.5, "saturation": 0.2, "shot_noise": 0.0005, "quantize": True}
+    assert cam == {"srgb_fraction": 0.5, "saturation": 0.2, "shot_noise": 0.0005, "quantize": True,
+                   "match_mean": True}
     assert camera_model(load_pipeline("smoke")) is None
     gan = content_gan()
     gan.camera = cam
@@ -249,3 +250,15 @@ def test_realistic_shake_draws_a_path_length_per_trajectory():
     np.testing.assert_allclose(path_length(fixed), 60.0, rtol=1e-9)
     with pytest.raises(ValueError, match="max_len"):
         TrajectoryParams(max_len=(50.0, 20.0))
+
+
+def test_camera_blur_can_keep_the_brightness():
+    x, k = _images_and_kernels()
+    x = x**3  # dark photos with bright details: linear-light blur raises their encoded mean
+    gamma = np.full(4, 2.2, "float32")
+    plain = np.asarray(camera_blur(x, k, gamma=gamma, noise_std=0.0))
+    kept = np.asarray(camera_blur(x, k, gamma=gamma, noise_std=0.0, match_mean=True))
+    rise = (plain.mean(axis=(1, 2)) - x.mean(axis=(1, 2))) * 255
+    assert rise.min() > 1.0  # the effect the option removes is there
+    np.testing.assert_allclose(kept.mean(axis=(1, 2)), x.mean(axis=(1, 2)), atol=0.3 / 255)
+    assert np.abs(kept - plain).std() < 0.01  # a shift, not another blur
