@@ -242,24 +242,32 @@ class DeblurGAN(keras.Model):
 
     # ------------------------------------------------------------------ shared formulas
     def _split_batch(self, data):
-        """(blurred_or_None, sharp, kernel, noise_std) from either batch form."""
+        """(blurred_or_None, sharp, kernel, noise_std, to_blur) from any batch form.
+
+        `to_blur` is what the step blurs when `blurred` is None: the sharp crop of a synthetic batch, or the
+        `input` of a device mixture (`data.sources.mix(..., blur="device")`), whose real pairs carry their
+        real blurred photo there with a delta kernel and no noise, so that they train as pairs.
+        """
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         if isinstance(x, dict):
-            return None, _f32(x["sharp"]), _f32(x["kernel"]), _f32(x["noise_std"])
+            sharp = _f32(x["sharp"])
+            to_blur = _f32(x["input"]) if "input" in x else sharp
+            return None, sharp, _f32(x["kernel"]), _f32(x["noise_std"]), to_blur
         if y is None:
             raise ValueError("a paired batch must be (blurred, sharp); a synthetic one {'sharp','kernel','noise_std'}")
-        return _f32(x), _f32(y), None, None
+        return _f32(x), _f32(y), None, None, None
 
-    def _blur(self, sharp, kernel, noise_std, seed):
+    def _blur(self, sharp, kernel, noise_std, seed, camera: bool = True):
         """Blur [-1,1] sharp crops with per-sample kernels and noise on the device.
 
         With `camera` = {"srgb_fraction", "saturation", "shot_noise", "quantize", "match_mean"} each image draws (from the
         step's seed stream, so a resumed run redraws the same) whether it is blurred on sRGB values or in
         linear light, whether its highlights are boosted (x1.5-4) before the blur, and its shot-noise level.
+        `camera=False` (device mixtures, whose real photos must pass unchanged) uses the plain gamma-aware blur.
         """
         from deblur_tf.blur import blur_images, camera_blur
 
-        if self.camera is not None:
+        if self.camera is not None and camera:
             n = ops.shape(sharp)[0]
             cam = self.camera
             u = keras.random.uniform((4, n), 0.0, 1.0, dtype="float32", seed=seed)
@@ -328,9 +336,9 @@ class DeblurGAN(keras.Model):
     def _train_step_tensorflow(self, data):
         import tensorflow as tf
 
-        blurred, sharp, kernel, noise_std = self._split_batch(data)
+        blurred, sharp, kernel, noise_std, to_blur = self._split_batch(data)
         if blurred is None:
-            blurred = self._blur(sharp, kernel, noise_std, self.seed_generator)
+            blurred = self._blur(to_blur, kernel, noise_std, self.seed_generator, camera=to_blur is sharp)
         batch = ops.shape(sharp)[0]
         critic_vars = self.critic.trainable_variables
         gen_vars = self.generator.trainable_variables
@@ -424,9 +432,10 @@ class DeblurGAN(keras.Model):
                 out = fn(self.seed_generator)
             return out, scope.get_current_value(self.seed_generator.state)
 
-        blurred, sharp, kernel, noise_std = self._split_batch(data)
+        blurred, sharp, kernel, noise_std, to_blur = self._split_batch(data)
         if blurred is None:
-            blurred, seed_state = draw(seed_state, lambda sg: self._blur(sharp, kernel, noise_std, sg))
+            blurred, seed_state = draw(
+                seed_state, lambda sg: self._blur(to_blur, kernel, noise_std, sg, camera=to_blur is sharp))
         batch = sharp.shape[0]
 
         def critic_apply(d_tv_, x):

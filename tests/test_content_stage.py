@@ -262,3 +262,39 @@ def test_camera_blur_can_keep_the_brightness():
     assert rise.min() > 1.0  # the effect the option removes is there
     np.testing.assert_allclose(kept.mean(axis=(1, 2)), x.mean(axis=(1, 2)), atol=0.3 / 255)
     assert np.abs(kept - plain).std() < 0.01  # a shift, not another blur
+
+
+def test_device_mixture_real_pairs_train_as_pairs(tmp_path):
+    """A real pair from `mix(..., blur="device")` must train as (its blurred photo, its sharp photo): the same
+    step as the tuple form. Before the fix the step blurred `sharp` and learned to copy its input."""
+    import cv2
+
+    from deblur_tf.data import PairedFolder, SyntheticPairs, mix
+
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        sharp = cv2.GaussianBlur(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8), (5, 5), 0)
+        for sub, img in (("sharp", sharp), ("blur", cv2.blur(sharp, (5, 1)))):
+            (tmp_path / "pairs" / sub).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(tmp_path / "pairs" / sub / f"{i}.png"), img)
+            (tmp_path / "photos").mkdir(exist_ok=True)
+            cv2.imwrite(str(tmp_path / "photos" / f"{i}.png"), sharp)
+    paired = PairedFolder(tmp_path / "pairs", crop=32, batch_size=2, seed=1, augment=False)
+    syn = SyntheticPairs(tmp_path / "photos", crop=32, batch_size=2, kernel_size=5, kernel_bank=4, seed=1)
+    m = mix(paired, syn, 0.0, seed=3, blur="device")  # ratio 0: every batch is a real pair
+    batch = m.batch(0, 0)
+    blurred, sharp = paired.batch(0, 0)
+    assert not np.array_equal(batch["input"], batch["sharp"])
+
+    def step(data):
+        gan = content_gan(optimizers=(keras.optimizers.SGD(1e-2), keras.optimizers.SGD(1e-2)))
+        _randomise(gan.generator, 4)
+        gan.camera = {"saturation": 1.0, "quantize": True}  # must not touch real photos
+        gan.train_on_batch(*data) if isinstance(data, tuple) else gan.train_on_batch(data)
+        return np.concatenate([w.ravel() for w in _flat(gan.generator)])
+
+    as_pair = step((blurred, sharp))
+    as_mixture = step(batch)
+    as_copy = step({"sharp": sharp, "kernel": batch["kernel"], "noise_std": batch["noise_std"]})
+    np.testing.assert_allclose(as_mixture, as_pair, atol=1e-5)
+    assert np.abs(as_copy - as_pair).max() > 1e-4  # blurring `sharp` instead would be another step
