@@ -844,7 +844,7 @@ ANDROID_FORMATS = ("tflite-fp16", "tflite-int8", "tflite-fp32", "tflite-int8-dyn
 
 
 def android_contract(model, tflite_path: str | os.PathLike, fmt: str, overlap: int = 32,
-                     verification: dict | None = None) -> dict:
+                     verification: dict | None = None, name: str | None = None) -> dict:
     """What the Android app (export/android) must know to run `tflite_path`, read from the file and the model.
 
     Why a file and not constants in the app: the tile size, the value range, the quantisation and the size
@@ -875,7 +875,7 @@ def android_contract(model, tflite_path: str | os.PathLike, fmt: str, overlap: i
 
     return {
         "contract_version": ANDROID_CONTRACT_VERSION,
-        "model": model.name,
+        "model": name or model.name,
         "model_file": path.name,
         "model_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "format": fmt,
@@ -928,7 +928,8 @@ def write_android_assets(model, report: dict, out_dir: str | os.PathLike, assets
             raise OutputExistsError(f"{dst}: already exists; pass --overwrite to replace it")
         _publish(write_bytes_atomic(dst, src.read_bytes(), overwrite=True))
     verification = {k: row[k] for k in ("psnr_vs_keras_db", "threshold_db", "passed", "latency_ms", "runtime")}
-    contract = android_contract(model, dst, fmt, overlap=overlap, verification=verification)
+    contract = android_contract(model, dst, fmt, overlap=overlap, verification=verification,
+                                name=report.get("model"))
     path = Path(assets) / ANDROID_CONTRACT_NAME
     _publish(write_bytes_atomic(path, (json.dumps(_jsonable(contract), indent=2) + "\n").encode(), overwrite=True))
     return path
