@@ -279,3 +279,35 @@ def test_no_model_files_committed_in_the_app():
         pytest.skip("not a git checkout")
     tracked = res.stdout.split()
     assert not [f for f in tracked if f.endswith((".tflite", "deblur_contract.json"))], tracked
+
+
+@pytest.mark.tf_only
+def test_export_android_int8_with_out_copies_the_verified_file_and_its_quantisation(exported, tmp_path):
+    """--out and --android apart: the app folder gets the verified file and contract only; uint8 I/O described."""
+    from click.testing import CliRunner
+
+    from deblur_tf.cli import main
+    from deblur_tf.export import make_image_set
+    from deblur_tf.tflite import TFLiteRunner
+
+    keras_path, _ = exported
+    dist, assets = tmp_path / "dist", tmp_path / "assets"
+    res = CliRunner().invoke(main, ["export", "--model", str(keras_path), "--out", str(dist), "--android", str(assets),
+                                    "--android-format", "tflite-int8", "--formats", "tflite-fp32",
+                                    "--input-size", f"{TILE}x{TILE}", "--android-overlap", str(OVERLAP),
+                                    "--eval-count", "1", "--latency-runs", "1", "--calibration-count", "2",
+                                    "--threads", "1", "--int8-threshold", "0"])  # random weights: any agreement
+    assert res.exit_code == 0, res.output
+    name = f"tiny_nafnet_{TILE}x{TILE}_int8.tflite"
+    assert sorted(p.name for p in assets.iterdir()) == sorted(["deblur_contract.json", name])
+    assert (dist / name).read_bytes() == (assets / name).read_bytes()
+    assert (dist / f"tiny_nafnet_{TILE}x{TILE}_fp32.tflite").is_file()  # --formats kept, int8 added
+    c = json.loads((assets / "deblur_contract.json").read_text())
+    assert (c["input_dtype"], c["output_dtype"], c["format"]) == ("uint8", "uint8", "tflite-int8")
+    assert c["input_quantization"]["zero_point"] == 0 and abs(c["input_quantization"]["scale"] - 1 / 255) < 1e-9
+    # one tile: the app path with the JSON's quantisation equals the project's runner reading the file's own
+    img = make_image_set(None, (TILE, TILE), 1, seed=5).blurred[0]
+    img = np.round(img * 255) / 255
+    app, tiles = deblur_as_the_app(img, assets)
+    assert tiles == 1
+    assert np.max(np.abs(app - TFLiteRunner(assets / name, num_threads=1).run_exact(img))) < 1e-6
