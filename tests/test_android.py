@@ -311,3 +311,21 @@ def test_export_android_int8_with_out_copies_the_verified_file_and_its_quantisat
     app, tiles = deblur_as_the_app(img, assets)
     assert tiles == 1
     assert np.max(np.abs(app - TFLiteRunner(assets / name, num_threads=1).run_exact(img))) < 1e-6
+
+
+@pytest.mark.tf_only
+def test_export_android_again_needs_overwrite_and_a_failed_export_leaves_no_contract(exported, tmp_path):
+    from click.testing import CliRunner
+
+    from deblur_tf.cli import main
+
+    keras_path, shared_assets = exported
+    assets = shutil.copytree(shared_assets, tmp_path / "assets")  # the module's folder stays intact for others
+    args = ["export", "--model", str(keras_path), "--android", str(assets), "--input-size", f"{TILE}x{TILE}",
+            "--android-overlap", str(OVERLAP), "--eval-count", "1", "--latency-runs", "1", "--threads", "1"]
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code != 0 and "--overwrite" in again.output
+    assert (assets / "deblur_contract.json").is_file()  # refused: nothing touched
+    failed = CliRunner().invoke(main, [*args, "--overwrite", "--float-threshold", "1000"])
+    assert failed.exit_code == 2, failed.output
+    assert not (assets / "deblur_contract.json").exists()  # the app gets no contract for an unverified file

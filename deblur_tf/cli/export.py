@@ -99,7 +99,10 @@ def export(model_name, out_dir, formats, android_dir, android_format, android_ov
     if loaded.keras_model is None:
         raise DeblurError(f"--model {model_name}: export needs the Keras model (a shipped name, .keras, "
                           ".weights.h5 or run folder), not an already exported {loaded.kind} artifact")
-    report = export_all(loaded.keras_model, out_dir, formats=fmts, input_sizes=sizes, name=name or re.sub(r"[^A-Za-z0-9_.-]+", "_", loaded.name), version=version,
+    name = name or re.sub(r"[^A-Za-z0-9_.-]+", "_", loaded.name)
+    if android_dir:
+        _clear_android_dir(android_dir, name, sizes[0], android_format, out_dir, overwrite)
+    report = export_all(loaded.keras_model, out_dir, formats=fmts, input_sizes=sizes, name=name, version=version,
                calibration_dir=calibration_dir, calibration_count=calibration_count, eval_dir=eval_dir,
                eval_count=eval_count, float_threshold=float_threshold, int8_threshold=int8_threshold,
                latency_runs=latency_runs, threads=threads, seed=seed, overwrite=overwrite, log=click.echo)
@@ -107,3 +110,21 @@ def export(model_name, out_dir, formats, android_dir, android_format, android_ov
         path = write_android_assets(loaded.keras_model, report, out_dir, android_dir, fmt=android_format,
                                     overlap=android_overlap, overwrite=overwrite)
         click.echo(f"android: {path} and its model file (build export/android in Android Studio)")
+
+
+def _clear_android_dir(android_dir, name: str, size: tuple[int, int], fmt: str, out_dir, overwrite: bool) -> None:
+    """Refuse to replace the app's files without --overwrite, before minutes of conversion rather than after;
+    with it, remove the old contract first, so a failed export leaves the app no contract for another file."""
+    from pathlib import Path
+
+    from deblur_tf.errors import OutputExistsError
+    from deblur_tf.export import ANDROID_CONTRACT_NAME, tflite_filename
+
+    contract = Path(android_dir) / ANDROID_CONTRACT_NAME
+    copied = Path(android_dir) / tflite_filename(name, size, fmt)
+    same = Path(out_dir).resolve() == Path(android_dir).resolve()  # then export_all checks the model file
+    existing = [p for p in [contract, *([] if same else [copied])] if p.exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(f"{', '.join(map(str, existing))}: already exist(s); pass --overwrite to replace")
+    if overwrite and contract.exists():
+        contract.unlink()
