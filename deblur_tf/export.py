@@ -835,3 +835,101 @@ def cached_tflite(model, size: tuple[int, int], echo: Callable[[str], None] | No
         echo(f"converting the model to TFLite for {size[0]}x{size[1]} tiles (once; cached in {path.parent})")
     write_bytes_atomic(path, convert_tflite(model, "tflite-fp32", size), overwrite=True)
     return path
+
+
+# ------------------------------------------------------------------------------ Android app contract
+ANDROID_CONTRACT_NAME = "deblur_contract.json"
+ANDROID_CONTRACT_VERSION = 1
+ANDROID_FORMATS = ("tflite-fp16", "tflite-int8", "tflite-fp32", "tflite-int8-dynamic")
+
+
+def android_contract(model, tflite_path: str | os.PathLike, fmt: str, overlap: int = 32,
+                     verification: dict | None = None, name: str | None = None) -> dict:
+    """What the Android app (export/android) must know to run `tflite_path`, read from the file and the model.
+
+    Why a file and not constants in the app: the tile size, the value range, the quantisation and the size
+    multiple (nafnet: 16, mobile: 8) change with the model; the app reads this JSON beside the model, so an
+    app built once runs any exported model correctly, and nothing is written twice. The shapes, dtypes and
+    quantisation come from the .tflite itself (LiteRT reads them back), the multiple from the Keras model
+    (`model_multiple`), so the JSON cannot disagree with what it describes. The tiling it describes is
+    `deblur_tf.inference.Deblurrer` with `fixed_tile=True` (export/android/README.md spells it out).
+    """
+    import hashlib
+
+    from deblur_tf.tflite import INPUT_NAME, OUTPUT_NAME, SIGNATURE, TFLiteRunner
+
+    path = Path(tflite_path)
+    runner = TFLiteRunner(path, num_threads=1)
+    th, tw = runner.input_size
+    multiple = model_multiple(model)
+    if th % multiple or tw % multiple:
+        raise DeblurError(f"{path}: input {th}x{tw} is not a multiple of the model's {multiple}")
+    if overlap < 0 or 2 * overlap >= min(th, tw):
+        raise DeblurError(f"--android-overlap {overlap}: must be >= 0 and less than half the tile ({th}x{tw})")
+
+    def quant(details: dict) -> dict | None:
+        if np.dtype(details["dtype"]) == np.float32:
+            return None
+        scale, zero = details["quantization"]
+        return {"scale": float(scale), "zero_point": int(zero)}
+
+    return {
+        "contract_version": ANDROID_CONTRACT_VERSION,
+        "model": name or model.name,
+        "model_file": path.name,
+        "model_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "format": fmt,
+        "signature": SIGNATURE,
+        "input_name": INPUT_NAME,
+        "output_name": OUTPUT_NAME,
+        "layout": "NHWC",
+        "channels": "RGB",
+        "input_shape": [1, th, tw, 3],
+        "input_dtype": np.dtype(runner._in["dtype"]).name,
+        "input_range": [0.0, 1.0],
+        "input_quantization": quant(runner._in),
+        "output_dtype": np.dtype(runner._out["dtype"]).name,
+        "output_quantization": quant(runner._out),
+        "output_clip": [0.0, 1.0],
+        "size_multiple": multiple,
+        "tile": {"height": th, "width": tw, "overlap": int(overlap), "dead_margin": int(overlap) // 4,
+                 "pad": "reflect", "origins_on_multiple": True},
+        "verification": verification or {},
+        "written_by": _written_by(),
+    }
+
+
+def _written_by() -> str:
+    try:
+        from deblur_tf import __version__
+    except ImportError:  # pragma: no cover - a partial checkout
+        __version__ = "unknown"
+    return f"deblur-tf {__version__} export --android"
+
+
+def write_android_assets(model, report: dict, out_dir: str | os.PathLike, assets_dir: str | os.PathLike,
+                         fmt: str = "tflite-fp16", overlap: int = 32, overwrite: bool = False) -> Path:
+    """Put the verified `fmt` file of `report` (from `export_all`) and its contract JSON into `assets_dir`.
+
+    The file is the one `export_all` just checked against Keras (copied when `assets_dir` is another folder),
+    and the check's figures go into the JSON, so what the app ships is what was verified.
+    """
+    if fmt not in ANDROID_FORMATS:
+        raise DeblurError(f"--android-format {fmt}: choose from {', '.join(ANDROID_FORMATS)}")
+    rows = [a for a in report["artifacts"] if a["format"] == fmt]
+    if not rows:
+        raise DeblurError(f"--android needs the {fmt} artifact; add it to --formats")
+    row = rows[0]  # the first --input-size is the app's tile
+    src = Path(row["path"]) if Path(row["path"]).is_absolute() else Path(out_dir) / row["path"]
+    assets = ensure_dir(Path(assets_dir), "--android folder")
+    dst = Path(assets) / src.name
+    if dst.resolve() != src.resolve():
+        if dst.exists() and not overwrite:
+            raise OutputExistsError(f"{dst}: already exists; pass --overwrite to replace it")
+        _publish(write_bytes_atomic(dst, src.read_bytes(), overwrite=True))
+    verification = {k: row[k] for k in ("psnr_vs_keras_db", "threshold_db", "passed", "latency_ms", "runtime")}
+    contract = android_contract(model, dst, fmt, overlap=overlap, verification=verification,
+                                name=report.get("model"))
+    path = Path(assets) / ANDROID_CONTRACT_NAME
+    _publish(write_bytes_atomic(path, (json.dumps(_jsonable(contract), indent=2) + "\n").encode(), overwrite=True))
+    return path
