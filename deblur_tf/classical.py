@@ -240,13 +240,15 @@ def tune(
     sharp: Sequence[np.ndarray],
     kernels: Sequence[np.ndarray],
     grid: Sequence[float] | None = None,
-    gamma: float | None = None,
+    gamma: float | None | Sequence[float | None] = None,
     refine: bool = True,
 ) -> TuneResult:
     """Pick the single parameter value (NSR, gamma or RL iterations) with the best mean PSNR on a set.
 
     Grid search in log space (quarter decades), then, for the continuous parameters, a finer pass around
     the winner. One value for the whole set, as a user without ground truth would have to choose it.
+    `gamma` is one value for all images or one per image (a set that mixes linear-light and sRGB blur: each
+    image is deconvolved in the domain it was blurred in).
     """
     from deblur_tf.metrics import psnr
 
@@ -255,18 +257,21 @@ def tune(
     _, pname, _, default_grid = METHODS.get(method, (None, None, None, None))
     if pname is None:
         raise DeblurError(f"unknown baseline {method!r}; choose from {', '.join(METHODS)}")
+    gammas = list(gamma) if isinstance(gamma, Sequence) else [gamma] * len(blurred)
+    if len(gammas) != len(blurred):
+        raise DeblurError(f"tune got {len(gammas)} gammas for {len(blurred)} images")
     t0 = time.perf_counter()
     values = list(grid if grid is not None else default_grid)
 
     def score(v: float) -> float:
-        return float(np.mean([psnr(restore(method, b, k, v, gamma), s)
-                              for b, s, k in zip(blurred, sharp, kernels, strict=True)]))
+        return float(np.mean([psnr(restore(method, b, k, v, g), s)
+                              for b, s, k, g in zip(blurred, sharp, kernels, gammas, strict=True)]))
 
     if method == "rl":
         # one run per image to the largest count, scored at every grid value on the way
         per_image = []
-        for b, s, k in zip(blurred, sharp, kernels, strict=True):
-            path = richardson_lucy_path(b, k, [int(v) for v in values], gamma)
+        for b, s, k, g in zip(blurred, sharp, kernels, gammas, strict=True):
+            path = richardson_lucy_path(b, k, [int(v) for v in values], g)
             per_image.append({it: psnr(r, s) for it, r in path.items()})
         table = [(float(v), float(np.mean([p[int(v)] for p in per_image]))) for v in values]
     else:

@@ -10,6 +10,11 @@ Two sources of pairs:
   camera-shake kernel drawn from the generator seeded with (S, i) and Gaussian noise from (S, i, 1), so the
   set is the same on every machine and independent of `--limit`. The kernels are saved (kernels.npz) and the
   baselines get the true kernel: an upper bound for a classical pipeline with perfect kernel estimation.
+- `--preset NAME` (EVAL_PRESETS): a named synthetic set with every parameter fixed, so a benchmark is one short
+  command. `val-shake`: the 19 validation photos, whole, each blurred with a `REALISTIC_SHAKE` kernel (63x63),
+  even indices in linear light (gamma 2.2) and odd ones on the sRGB values (gamma 1.0), Gaussian noise 0.01,
+  rounded to 8 bits, seed 2026. The baselines deconvolve each image with its own gamma (a filter given the
+  kernel of a linear-light blur must invert it in linear light, and vice versa).
 
 Outputs in `--out`: results.csv (one row per image and method: image, method, psnr, ssim, lpips, seconds,
 megapixels), summary.json (means, s/megapixel, every parameter and the seed), summary.md (the same table),
@@ -53,6 +58,19 @@ class Sample:
     name: str
     load: Callable[[], tuple[np.ndarray, np.ndarray]]  # -> (sharp, blurred), float32 HxWx3 in [0, 1]
     kernel: np.ndarray | None
+    # the gamma this pair was blurred with (None: on the stored values); the baselines deconvolve with it
+    gamma: float | None = None
+
+
+# A named set fixes everything that defines it; `sharp` is relative to the repository root like the pipelines'
+# ../shared paths (deblur_tf.config.resolve_path), unless --sharp points elsewhere. `gammas` cycle over the
+# images in sorted order (image i gets gammas[i % len]); `quantize_bits` rounds the blurred image as a file would.
+EVAL_PRESETS: dict[str, dict] = {
+    "val-shake": {"sharp": "../shared/data/sharp/val", "seed": 2026, "kernel_size": 63, "shake": "realistic",
+                  "gammas": (2.2, 1.0), "noise_std": 0.01, "quantize_bits": 8},
+}
+# options a preset fixes: giving one of them with --preset is an error rather than a silently different set
+PRESET_FIXES = ("synthetic_seed", "kernel_size", "noise_std", "gamma", "shake", "pairs_dir")
 
 
 # ---------------------------------------------------------------------------------------------- finding pairs
@@ -170,7 +188,7 @@ def load_pairs(root: Path, limit: int | None, crop_mismatch: bool, max_side: int
 
 
 def _blur_one(path: Path, kernel: np.ndarray, seed: int, index: int, noise_std: float, gamma: float | None,
-              max_side: int | None) -> tuple[np.ndarray, np.ndarray]:
+              max_side: int | None, quantize_bits: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     from deblur_tf.blur import blur_numpy
     from deblur_tf.io import read_image
 
@@ -178,24 +196,50 @@ def _blur_one(path: Path, kernel: np.ndarray, seed: int, index: int, noise_std: 
     sharp = _shrink(sharp, max_side)
     noise_rng = np.random.default_rng([int(seed), int(index), 1])
     blurred = blur_numpy(sharp, kernel, gamma=gamma, noise_std=noise_std, seed=noise_rng)
+    if quantize_bits:  # what a PNG/JPEG of the blurred photo holds: the models and filters see these levels
+        levels = np.float32(2**quantize_bits - 1)
+        blurred = np.round(blurred * levels) / levels
     return sharp, blurred.astype(np.float32)
 
 
+def image_gammas(n: int, gamma: float | None, gammas: tuple[float, ...] | None) -> list[float | None]:
+    """The blur gamma of each of `n` images: `gammas` cycled by index if given, else `gamma` for all.
+
+    1.0 and 0 mean "on the stored values" and become None, the convention of blur_numpy and classical.
+    """
+    per = [gammas[i % len(gammas)] for i in range(n)] if gammas else [gamma] * n
+    return [None if g in (None, 0, 1) else float(g) for g in per]
+
+
 def synthetic_samples(root: Path, seed: int, limit: int | None, kernel_size: int, noise_std: float,
-                      gamma: float | None, max_side: int | None) -> list[Sample]:
-    """Blur sharp images deterministically per (seed, index) with the project's camera-shake kernels."""
-    from deblur_tf.blur import per_item_generators, random_kernels
+                      gamma: float | None, max_side: int | None, shake: str = "boracchi",
+                      gammas: tuple[float, ...] | None = None,
+                      quantize_bits: int | None = None) -> list[Sample]:
+    """Blur sharp images deterministically per (seed, index) with the project's camera-shake kernels.
+
+    Image i (sorted by path) gets the kernel from `default_rng([seed, i])` with the `shake` preset's
+    trajectory parameters (deblur_tf.blur.SHAKE_PRESETS), the noise from `default_rng([seed, i, 1])` and the
+    gamma `image_gammas(...)[i]`: nothing depends on the other images or on `--limit`, and the blur is the
+    NumPy/OpenCV `blur_numpy`, so the set does not depend on the Keras backend either.
+    """
+    from deblur_tf.blur import SHAKE_PRESETS, per_item_generators, random_kernels
     from deblur_tf.io import iter_images
 
     if not root.is_dir():
         raise DeblurError(f"--sharp {root}: no such folder")
+    if shake not in SHAKE_PRESETS:
+        raise DeblurError(f"--shake {shake!r}: choose one of {', '.join(SHAKE_PRESETS)}")
     paths = list(iter_images([root]))
     if limit:
         paths = paths[:limit]
-    kernels = random_kernels(len(paths), size=kernel_size, rng=per_item_generators(seed, range(len(paths))))
+    # boracchi: params=None, exactly the call that made the seed-2024 set (kept bit for bit)
+    params = None if shake == "boracchi" else SHAKE_PRESETS[shake]
+    kernels = random_kernels(len(paths), size=kernel_size, rng=per_item_generators(seed, range(len(paths))),
+                             params=params)
+    per_gamma = image_gammas(len(paths), gamma, gammas)
     return [Sample(str(path.relative_to(root)),
-                   partial(_blur_one, path, kernels[i], seed, i, noise_std, gamma, max_side),
-                   kernels[i].astype(np.float64))
+                   partial(_blur_one, path, kernels[i], seed, i, noise_std, per_gamma[i], max_side, quantize_bits),
+                   kernels[i].astype(np.float64), per_gamma[i])
             for i, path in enumerate(paths)]
 
 
@@ -246,6 +290,36 @@ def contact_sheet(thumbs: dict[str, dict[str, np.ndarray]], rows: list[tuple[str
     return np.concatenate(padded, axis=0)
 
 
+def synthetic_record(samples: list[Sample], seed: int, kernel_size: int, noise_std: float, shake: str,
+                     gammas: tuple[float, ...] | None, quantize_bits: int | None, gamma: float | None) -> dict:
+    """Everything that defines a synthetic set, for summary.json: enough to rebuild it bit for bit."""
+    from deblur_tf.blur import SHAKE_PRESETS
+
+    return {
+        "seed": seed, "kernel_size": kernel_size, "noise_std": noise_std,
+        "shake": shake, "trajectory": SHAKE_PRESETS[shake].to_dict(),
+        "gamma_cycle": list(gammas) if gammas else None,
+        "gammas": {s.name: (s.gamma or 1.0) for s in samples},
+        "quantize_bits": quantize_bits,
+        "whole_images": True,
+        "blur": "deblur_tf.blur.blur_numpy (OpenCV, reflect-101 borders, kernel anchored at k // 2)",
+        "kernel_rng": "numpy default_rng([seed, index]) -> deblur_tf.blur.random_kernels(params=trajectory)",
+        "noise_rng": "numpy default_rng([seed, index, 1])",
+        "gamma_rule": (f"image i (sorted) gets gamma_cycle[i % {len(gammas)}]; 1.0 = blurred on the sRGB values"
+                       if gammas else f"every image: {gamma or 1.0}"),
+    }
+
+
+def set_description(rec: dict, preset: str | None) -> str:
+    """One line saying what the synthetic set is, for summary.md."""
+    g = (" / ".join(f"{v:g}" for v in rec["gamma_cycle"]) + " alternating by index") if rec["gamma_cycle"] \
+        else f"{next(iter(rec['gammas'].values()), 1.0):g}"
+    q = f", rounded to {rec['quantize_bits']} bits" if rec["quantize_bits"] else ""
+    name = f"preset `{preset}`: " if preset else ""
+    return (f"Set: {name}seed {rec['seed']}, {rec['shake']} shake kernels {rec['kernel_size']}x{rec['kernel_size']}, "
+            f"gamma {g}, Gaussian noise {rec['noise_std']:g}{q}.")
+
+
 def _fmt(x: float | None, digits: int) -> str:
     if x is None:
         return "n/a"
@@ -273,6 +347,10 @@ def check_outputs(out: Path, overwrite: bool, save_images: bool = False) -> None
 
 
 @click.command("evaluate")
+@click.option("--preset", type=click.Choice(sorted(EVAL_PRESETS)), default=None,
+              help="A named synthetic set with every parameter fixed. val-shake: ../shared/data/sharp/val whole, "
+                   "REALISTIC_SHAKE kernels 63x63, gamma 2.2 (even images) / 1.0 (odd), noise 0.01, 8-bit, "
+                   "seed 2026 (--sharp may point at another copy of the photos).")
 @click.option("--pairs", "pairs_dir", type=click.Path(path_type=Path), default=None,
               help="Paired set: blur/ and sharp/ folders (kernels/*.npy used when present).")
 @click.option("--sharp", "sharp_dir", type=click.Path(path_type=Path), default=None,
@@ -280,6 +358,8 @@ def check_outputs(out: Path, overwrite: bool, save_images: bool = False) -> None
 @click.option("--synthetic-seed", type=int, default=None, help="Seed of the synthetic blur (kernels and noise).")
 @click.option("--kernel-size", type=click.IntRange(3, 256), default=31, show_default=True,
               help="Side of the synthetic blur kernels.")
+@click.option("--shake", type=click.Choice(["boracchi", "realistic"]), default="boracchi", show_default=True,
+              help="Trajectory preset of the synthetic kernels (deblur_tf.blur.SHAKE_PRESETS, docs/BLUR.md).")
 @click.option("--noise-std", type=click.FloatRange(0, 1), default=0.01, show_default=True,
               help="Gaussian noise added after the synthetic blur, in [0, 1] units.")
 @click.option("--gamma", type=click.FloatRange(min=0), default=None,
@@ -312,14 +392,16 @@ def check_outputs(out: Path, overwrite: bool, save_images: bool = False) -> None
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for results.csv, summary.json, summary.md, contact_sheet.png (and kernels.npz).")
 @click.option("--overwrite", is_flag=True, help="Replace earlier results in --out.")
-def evaluate(pairs_dir, sharp_dir, synthetic_seed, kernel_size, noise_std, gamma, models, baselines, tune,
-             tune_images, nsr, tikhonov_weight, rl_iters, limit, max_side, crop_mismatch, tile, use_lpips, lpips_weights,
-             save_images, out_dir, overwrite) -> None:
+@click.pass_context
+def evaluate(ctx, preset, pairs_dir, sharp_dir, synthetic_seed, kernel_size, shake, noise_std, gamma, models,
+             baselines, tune, tune_images, nsr, tikhonov_weight, rl_iters, limit, max_side, crop_mismatch, tile,
+             use_lpips, lpips_weights, save_images, out_dir, overwrite) -> None:
     """Measure models and classical baselines on a paired or synthetically blurred set.
 
     \b
     Examples:
       deblur-tf evaluate --sharp ../shared/data/sharp/val --synthetic-seed 2024 --out results/val
+      deblur-tf evaluate --preset val-shake --model deblurgan-mobile --out results/val_shake
       deblur-tf evaluate --pairs ../shared/data/real_blur/paired --crop-mismatch --out results/real
       deblur-tf evaluate --pairs synth_out/ --model deblurgan --tune --out results/synth
     """
@@ -332,6 +414,20 @@ def evaluate(pairs_dir, sharp_dir, synthetic_seed, kernel_size, noise_std, gamma
     from deblur_tf.zoo import load_model
 
     # ---- options
+    gammas = quantize_bits = None
+    if preset is not None:
+        p = EVAL_PRESETS[preset]
+        given = [n for n in PRESET_FIXES
+                 if ctx.get_parameter_source(n) not in (None, click.core.ParameterSource.DEFAULT)]
+        if given:
+            flags = ", ".join("--" + ("pairs" if n == "pairs_dir" else n.replace("_", "-")) for n in given)
+            raise DeblurError(f"--preset {preset} fixes {flags}; drop them (or leave out --preset to choose)")
+        if sharp_dir is None:
+            from deblur_tf.config import resolve_path
+
+            sharp_dir = resolve_path(p["sharp"])
+        synthetic_seed, kernel_size, shake = p["seed"], p["kernel_size"], p["shake"]
+        noise_std, gammas, quantize_bits = p["noise_std"], tuple(p["gammas"]), p["quantize_bits"]
     if (pairs_dir is None) == (sharp_dir is None):
         raise DeblurError("give exactly one of --pairs DIR or --sharp DIR --synthetic-seed S")
     if sharp_dir is not None and synthetic_seed is None:
@@ -352,12 +448,16 @@ def evaluate(pairs_dir, sharp_dir, synthetic_seed, kernel_size, noise_std, gamma
         blur_gamma = 2.2 if gamma is None else gamma
         blur_gamma = None if blur_gamma in (0, 1) else blur_gamma
         samples = synthetic_samples(sharp_dir, synthetic_seed, limit, kernel_size, noise_std, blur_gamma,
-                                    max_side)
+                                    max_side, shake, gammas, quantize_bits)
+        if gammas:
+            blur_gamma = None  # per image (Sample.gamma), recorded below
     else:
         mode = "pairs"
         blur_gamma = _manifest_gamma(pairs_dir) if gamma is None else gamma
         blur_gamma = None if blur_gamma in (0, 1) else blur_gamma
         samples = load_pairs(pairs_dir, limit, crop_mismatch, max_side)
+        for s in samples:
+            s.gamma = blur_gamma
     if not samples:
         raise DeblurError("no images to evaluate")
     with_kernel = [s for s in samples if s.kernel is not None]
@@ -389,7 +489,7 @@ def evaluate(pairs_dir, sharp_dir, synthetic_seed, kernel_size, noise_std, gamma
                 loaded_for_tuning = [s.load() for s in tune_set]
             click.echo(f"tuning {m} on {len(tune_set)} image(s) ...", err=True)
             res = classical.tune(m, [b for _, b in loaded_for_tuning], [sh for sh, _ in loaded_for_tuning],
-                                 [s.kernel for s in tune_set], gamma=blur_gamma)
+                                 [s.kernel for s in tune_set], gamma=[s.gamma for s in tune_set])
             params[m] = res.best
             tuned[m] = {"param": res.param_name, "best": res.best, "mean_psnr": res.best_psnr,
                         "images": [s.name for s in tune_set],
@@ -403,7 +503,8 @@ def evaluate(pairs_dir, sharp_dir, synthetic_seed, kernel_size, noise_std, gamma
 
     runners: dict[str, tuple[object, str]] = {}
     for b in chosen:
-        desc = "" if b == "blurred" else f"{pnames[b]}={params[b]:.3g}" + (", linear light" if blur_gamma else "")
+        light = ", each image in its blur's gamma" if gammas else (", linear light" if blur_gamma else "")
+        desc = "" if b == "blurred" else f"{pnames[b]}={params[b]:.3g}" + light
         runners[b] = (b, desc)
     runners.update(model_runners)
 
@@ -423,7 +524,7 @@ def evaluate(pairs_dir, sharp_dir, synthetic_seed, kernel_size, noise_std, gamma
             if runner == "blurred":
                 out = blurred
             elif runner in KERNEL_METHODS:
-                out = classical.restore(runner, blurred, s.kernel, params[runner], gamma=blur_gamma)
+                out = classical.restore(runner, blurred, s.kernel, params[runner], gamma=s.gamma)
             else:
                 out = runner(blurred)
             secs = time.perf_counter() - t0 if runner != "blurred" else 0.0
@@ -469,10 +570,10 @@ def evaluate(pairs_dir, sharp_dir, synthetic_seed, kernel_size, noise_std, gamma
         "source": str(sharp_dir or pairs_dir),
         "images": len(samples),
         "images_with_kernel": len(with_kernel),
-        "synthetic": {"seed": synthetic_seed, "kernel_size": kernel_size, "noise_std": noise_std,
-                      "kernel_rng": "numpy default_rng([seed, index]) -> deblur_tf.blur.random_kernels",
-                      "noise_rng": "numpy default_rng([seed, index, 1])"} if mode == "synthetic" else None,
-        "gamma": blur_gamma,
+        "preset": preset,
+        "synthetic": synthetic_record(samples, synthetic_seed, kernel_size, noise_std, shake, gammas,
+                                      quantize_bits, blur_gamma) if mode == "synthetic" else None,
+        "gamma": "per image (synthetic.gammas)" if gammas else blur_gamma,
         "limit": limit, "max_side": max_side, "crop_mismatch": crop_mismatch, "tile": tile,
         "baseline_params": {m: params[m] for m in KERNEL_METHODS if m in chosen},
         "tuned": tuned or None,
@@ -500,6 +601,8 @@ def evaluate(pairs_dir, sharp_dir, synthetic_seed, kernel_size, noise_std, gamma
                        overwrite=overwrite)
     header = (f"# deblur-tf evaluate: {summary['source']} ({mode}, {len(samples)} images)\n\n"
               f"{summary['date']}, {summary['machine']['cpu']}, Keras backend {backend}\n\n")
+    if mode == "synthetic":
+        header += set_description(summary["synthetic"], preset) + "\n\n"
     write_bytes_atomic(out_dir / "summary.md", (header + md + note).encode(), overwrite=overwrite)
     if mode == "synthetic":
         kbuf = io.BytesIO()
