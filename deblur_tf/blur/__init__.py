@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from deblur_tf.blur.psf import (
     DEFAULT_EXPOSURES,
+    EXTENT_THRESHOLD,
+    kernel_extent,
     kernel_to_image,
     linear_motion_kernel,
     per_item_generators,
@@ -27,6 +29,7 @@ from deblur_tf.blur.trajectory import (
 
 __all__ = [
     "DEFAULT_EXPOSURES",
+    "EXTENT_THRESHOLD",
     "REALISTIC_SHAKE",
     "SHAKE_PRESETS",
     "TrajectoryParams",
@@ -34,6 +37,7 @@ __all__ = [
     "camera_blur",
     "blur_numpy",
     "extent",
+    "kernel_extent",
     "kernel_to_image",
     "linear_motion_kernel",
     "path_length",

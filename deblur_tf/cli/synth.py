@@ -261,38 +261,96 @@ def synth(sharp_dir: Path, out_dir: Path, seed: int, kernel_size: int, max_len: 
                + (f"; ignored {len(ignored)} non-image file(s) (listed in manifest.json)" if ignored else ""))
 
 
+SHAKE_SIZES = {"boracchi": 31, "realistic": 63}  # the window each preset is rasterised on in training
+
+
+def extent_report(extents: np.ndarray, shake: str, size: int, seed: int, width: int = 40) -> str:
+    """Percentiles 10/50/90/99 and a text histogram (bins of 4 px) of kernel extents, as docs/BLUR.md shows."""
+    e = np.asarray(extents)
+    p = np.percentile(e, [10, 50, 90, 99])
+    lines = [f"kernel extent ({shake} shake, {size}x{size} window, {len(e)} kernels of seed {seed}; extent = "
+             "longer side of the bounding box of the pixels >= 1% of the kernel's peak):",
+             "  p10 {:.0f} px, p50 {:.0f} px, p90 {:.0f} px, p99 {:.0f} px, mean {:.1f} px, max {} px".format(
+                 *p, float(e.mean()), int(e.max()))]
+    edges = np.arange(0, int(e.max()) + 5, 4)
+    counts, _ = np.histogram(e, bins=edges)
+    top = max(1, int(counts.max()))
+    for lo, c in zip(edges[:-1], counts, strict=True):
+        bar = "#" * round(width * c / top)
+        lines.append(f"  {lo:3d}-{lo + 3:3d} px | {bar:<{width}} {100 * c / len(e):5.1f} %")
+    return "\n".join(lines)
+
+
 @click.command("kernels")
-@click.argument("out_png", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out_png", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--n", "-n", "count", type=click.IntRange(1, 1024), default=16, show_default=True,
               help="Number of kernels.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed (kernel i uses (seed, i)).")
-@click.option("--size", type=click.IntRange(1, 256), default=31, show_default=True, help="Kernel side, pixels.")
-@click.option("--max-len", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
-              help="Shake path length over the full exposure, pixels.")
+@click.option("--shake", type=click.Choice(["boracchi", "realistic"]), default="boracchi", show_default=True,
+              help="Trajectory preset (deblur_tf.blur.SHAKE_PRESETS): boracchi = the paper's defaults, "
+                   "realistic = 40-120 px paths with a weak pull back (docs/BLUR.md).")
+@click.option("--size", type=click.IntRange(1, 256), default=None,
+              help="Kernel side, pixels (default: 31 for boracchi, 63 for realistic).")
+@click.option("--max-len", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Shake path length over the full exposure, pixels (default: the preset's).")
 @click.option("--expl", type=click.FloatRange(min=0), default=None, help="Shake anxiety (default random).")
 @click.option("--exposure", default="random", show_default=True, help="Fraction (0, 1] or 'random'.")
+@click.option("--stats", "stats_n", type=click.IntRange(min=1), default=None,
+              help="Print the kernel-extent distribution (percentiles, histogram) of this many kernels "
+                   "(kernels 0..N-1 of the seed); OUT_PNG is then optional.")
 @click.option("--zoom", type=click.IntRange(1, 32), default=4, show_default=True,
               help="Pixels per kernel pixel on the sheet (nearest neighbour, so sub-pixel detail shows).")
 @click.option("--cols", type=click.IntRange(min=1), default=None, help="Columns (default: a square grid).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT_PNG if it exists.")
-def kernels(out_png: Path, count: int, seed: int, size: int, max_len: float, expl: float | None,
-            exposure: str, zoom: int, cols: int | None, overwrite: bool) -> None:
-    """Draw a sheet of COUNT random camera-shake kernels into OUT_PNG, each scaled to its own peak.
+def kernels(out_png: Path | None, count: int, seed: int, shake: str, size: int | None, max_len: float | None,
+            expl: float | None, exposure: str, stats_n: int | None, zoom: int, cols: int | None,
+            overwrite: bool) -> None:
+    """Draw a sheet of COUNT random camera-shake kernels into OUT_PNG, each scaled to its own peak, and/or
+    print their extent distribution (--stats N).
 
-    The kernels are exactly those `synth --seed SEED` gives images 0..N-1 with the same options.
+    The kernels are exactly those `synth --seed SEED` gives images 0..N-1 with the same options (and, with
+    --shake realistic --size 63, those of `evaluate --shake realistic --kernel-size 63`).
 
     \b
-    Example:
+    Examples:
       deblur-tf kernels sheet.png --n 25 --seed 3 --size 45
+      deblur-tf kernels --shake realistic --stats 2000
     """
-    from deblur_tf.blur import kernel_to_image, per_item_generators, random_kernels
+    import dataclasses
+
+    from deblur_tf.blur import (
+        SHAKE_PRESETS,
+        kernel_extent,
+        kernel_to_image,
+        per_item_generators,
+        random_kernels,
+    )
     from deblur_tf.io import write_image
 
-    if out_png.exists() and not overwrite:
+    if out_png is None and stats_n is None:
+        raise DeblurError("give OUT_PNG (a kernel sheet) and/or --stats N (the extent distribution)")
+    if out_png is not None and out_png.exists() and not overwrite:
         raise OutputExistsError(f"{out_png}: already exists; pass --overwrite to replace it")
-    params = _trajectory_params(2000, max_len, expl)
-    bank = random_kernels(count, size, rng=per_item_generators(seed, range(count)), params=params,
-                          exposure=_exposure_option(exposure))
+    size = SHAKE_SIZES[shake] if size is None else size
+    if shake == "boracchi" and max_len in (None, 60.0) and expl is None:
+        params = _trajectory_params(2000, 60.0, None)  # the call the sheets were always drawn with
+    else:
+        try:
+            params = dataclasses.replace(SHAKE_PRESETS[shake], **({"max_len": max_len} if max_len else {}),
+                                         **({"expl": expl} if expl is not None else {}))
+        except ValueError as exc:
+            raise DeblurError(f"bad trajectory option: {exc}") from exc
+    exp = _exposure_option(exposure)
+    if stats_n is not None:
+        ext = []
+        for lo in range(0, stats_n, KERNEL_CHUNK):  # chunks: memory stays ~100 MB, kernel i still from (seed, i)
+            idx = range(lo, min(stats_n, lo + KERNEL_CHUNK))
+            ext.append(kernel_extent(random_kernels(len(idx), size, rng=per_item_generators(seed, idx),
+                                                    params=params, exposure=exp)))
+        click.echo(extent_report(np.concatenate(ext), shake, size, seed))
+    if out_png is None:
+        return
+    bank = random_kernels(count, size, rng=per_item_generators(seed, range(count)), params=params, exposure=exp)
     cols = cols or math.ceil(math.sqrt(count))
     rows = math.ceil(count / cols)
     cell, gap = size * zoom, max(2, zoom)
@@ -302,4 +360,4 @@ def kernels(out_png: Path, count: int, seed: int, size: int, max_len: float, exp
         y, x = gap + r * (cell + gap), gap + c * (cell + gap)
         sheet[y : y + cell, x : x + cell] = np.kron(kernel_to_image(k), np.ones((zoom, zoom), np.float32))
     write_image(out_png, np.repeat(sheet[:, :, None], 3, axis=2), overwrite=overwrite)
-    click.echo(f"wrote {count} kernels ({size}x{size}, seed {seed}) to {out_png}")
+    click.echo(f"wrote {count} kernels ({size}x{size}, {shake} shake, seed {seed}) to {out_png}")
