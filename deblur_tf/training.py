@@ -242,16 +242,28 @@ class DeblurGAN(keras.Model):
 
     # ------------------------------------------------------------------ shared formulas
     def _split_batch(self, data):
-        """(blurred_or_None, sharp, kernel, noise_std) from either batch form."""
+        """(source, sharp, kernel_or_None, noise_std, paired_or_None) from any batch form.
+
+        `source` is what the generator sees, after `_blur(source, ...)` when `kernel` is not None: the blurred
+        image of a `(blurred, sharp)` pair; the sharp crop of a synthetic `{"sharp", "kernel", "noise_std"}`;
+        `input` of a device mixture (`data.sources.mix(..., blur="device")`), whose `paired` (1 for a real
+        pair) makes `_blur` hand real blurred photos to the generator as they are.
+        """
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         if isinstance(x, dict):
-            return None, _f32(x["sharp"]), _f32(x["kernel"]), _f32(x["noise_std"])
+            sharp = _f32(x["sharp"])
+            source = _f32(x["input"]) if "input" in x else sharp
+            paired = _f32(x["paired"]) if "paired" in x else None
+            return source, sharp, _f32(x["kernel"]), _f32(x["noise_std"]), paired
         if y is None:
             raise ValueError("a paired batch must be (blurred, sharp); a synthetic one {'sharp','kernel','noise_std'}")
-        return _f32(x), _f32(y), None, None
+        return _f32(x), _f32(y), None, None, None
 
-    def _blur(self, sharp, kernel, noise_std, seed):
+    def _blur(self, sharp, kernel, noise_std, seed, paired=None):
         """Blur [-1,1] sharp crops with per-sample kernels and noise on the device.
+
+        `paired` (N,), 1 for the real pairs of a device mixture: those samples are returned unchanged (no
+        blur, noise or camera model: they are blurred photos already).
 
         With `camera` = {"srgb_fraction", "saturation", "shot_noise", "quantize"} each image draws (from the
         step's seed stream, so a resumed run redraws the same) whether it is blurred on sRGB values or in
@@ -268,11 +280,14 @@ class DeblurGAN(keras.Model):
             shot = u[3] * cam.get("shot_noise", 0.0)
             out01 = camera_blur((sharp + 1.0) * 0.5, kernel, gamma=gamma, boost=boost, noise_std=noise_std,
                                 shot_noise=shot, quantize=bool(cam.get("quantize", False)), seed=seed)
-            return _f32(out01) * 2.0 - 1.0
-        out01 = blur_images(
-            (sharp + 1.0) * 0.5, kernel, gamma=self.blur_gamma, noise_std=noise_std, seed=seed, clip=True
-        )
-        return _f32(out01) * 2.0 - 1.0
+        else:
+            out01 = blur_images(
+                (sharp + 1.0) * 0.5, kernel, gamma=self.blur_gamma, noise_std=noise_std, seed=seed, clip=True
+            )
+        out = _f32(out01) * 2.0 - 1.0
+        if paired is not None:
+            out = ops.where(ops.reshape(paired, (-1, 1, 1, 1)) > 0.5, sharp, out)
+        return out
 
     def _alpha(self, batch: int, seed):
         if self.gp_alpha is not None:
@@ -327,9 +342,10 @@ class DeblurGAN(keras.Model):
     def _train_step_tensorflow(self, data):
         import tensorflow as tf
 
-        blurred, sharp, kernel, noise_std = self._split_batch(data)
-        if blurred is None:
-            blurred = self._blur(sharp, kernel, noise_std, self.seed_generator)
+        source, sharp, kernel, noise_std, paired = self._split_batch(data)
+        blurred = source
+        if kernel is not None:
+            blurred = self._blur(source, kernel, noise_std, self.seed_generator, paired)
         batch = ops.shape(sharp)[0]
         critic_vars = self.critic.trainable_variables
         gen_vars = self.generator.trainable_variables
@@ -423,9 +439,10 @@ class DeblurGAN(keras.Model):
                 out = fn(self.seed_generator)
             return out, scope.get_current_value(self.seed_generator.state)
 
-        blurred, sharp, kernel, noise_std = self._split_batch(data)
-        if blurred is None:
-            blurred, seed_state = draw(seed_state, lambda sg: self._blur(sharp, kernel, noise_std, sg))
+        source, sharp, kernel, noise_std, paired = self._split_batch(data)
+        blurred = source
+        if kernel is not None:
+            blurred, seed_state = draw(seed_state, lambda sg: self._blur(source, kernel, noise_std, sg, paired))
         batch = sharp.shape[0]
 
         def critic_apply(d_tv_, x):
