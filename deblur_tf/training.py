@@ -259,8 +259,8 @@ class DeblurGAN(keras.Model):
             raise ValueError("a paired batch must be (blurred, sharp); a synthetic one {'sharp','kernel','noise_std'}")
         return _f32(x), _f32(y), None, None, None
 
-    def _blur(self, sharp, kernel, noise_std, seed, paired=None):
-        """Blur [-1,1] sharp crops with per-sample kernels and noise on the device.
+    def _blur(self, images, kernel, noise_std, seed, paired=None):
+        """Blur [-1,1] `images` (sharp crops) with per-sample kernels and noise on the device.
 
         `paired` (N,), 1 for the real pairs of a device mixture: those samples are returned unchanged (no
         blur, noise or camera model: they are blurred photos already).
@@ -272,21 +272,21 @@ class DeblurGAN(keras.Model):
         from deblur_tf.blur import blur_images, camera_blur
 
         if self.camera is not None:
-            n = ops.shape(sharp)[0]
+            n = ops.shape(images)[0]
             cam = self.camera
             u = keras.random.uniform((4, n), 0.0, 1.0, dtype="float32", seed=seed)
             gamma = ops.where(u[0] < cam.get("srgb_fraction", 0.0), 1.0, self.blur_gamma)
             boost = ops.where(u[1] < cam.get("saturation", 0.0), 1.5 + 2.5 * u[2], 1.0)
             shot = u[3] * cam.get("shot_noise", 0.0)
-            out01 = camera_blur((sharp + 1.0) * 0.5, kernel, gamma=gamma, boost=boost, noise_std=noise_std,
+            out01 = camera_blur((images + 1.0) * 0.5, kernel, gamma=gamma, boost=boost, noise_std=noise_std,
                                 shot_noise=shot, quantize=bool(cam.get("quantize", False)), seed=seed)
         else:
             out01 = blur_images(
-                (sharp + 1.0) * 0.5, kernel, gamma=self.blur_gamma, noise_std=noise_std, seed=seed, clip=True
+                (images + 1.0) * 0.5, kernel, gamma=self.blur_gamma, noise_std=noise_std, seed=seed, clip=True
             )
         out = _f32(out01) * 2.0 - 1.0
         if paired is not None:
-            out = ops.where(ops.reshape(paired, (-1, 1, 1, 1)) > 0.5, sharp, out)
+            out = ops.where(ops.reshape(paired, (-1, 1, 1, 1)) > 0.5, images, out)
         return out
 
     def _alpha(self, batch: int, seed):
