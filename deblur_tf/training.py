@@ -251,11 +251,24 @@ class DeblurGAN(keras.Model):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         if isinstance(x, dict):
             sharp = _f32(x["sharp"])
-            to_blur = _f32(x["input"]) if "input" in x else sharp
-            return None, sharp, _f32(x["kernel"]), _f32(x["noise_std"]), to_blur
+            if "input" not in x:
+                return None, sharp, _f32(x["kernel"]), _f32(x["noise_std"]), sharp
+            # a device mixture: its real pairs (paired = 1) keep their photo exactly, whatever the blur does
+            return None, sharp, _f32(x["kernel"]), _f32(x["noise_std"]), (_f32(x["input"]), x.get("paired"))
         if y is None:
             raise ValueError("a paired batch must be (blurred, sharp); a synthetic one {'sharp','kernel','noise_std'}")
         return _f32(x), _f32(y), None, None, None
+
+    def _blur_batch(self, to_blur, kernel, noise_std, seed):
+        """The step's blurred input: `to_blur` is the sharp crop, or (input, paired flags) of a device mixture,
+        whose real photos come back unchanged and whose synthetic crops get the camera model."""
+        if not isinstance(to_blur, tuple):
+            return self._blur(to_blur, kernel, noise_std, seed)
+        images, paired = to_blur
+        if paired is None:  # an older mixture batch without flags: plain blur, delta kernels pass through
+            return self._blur(images, kernel, noise_std, seed, camera=False)
+        out = self._blur(images, kernel, noise_std, seed)
+        return ops.where(ops.reshape(_f32(paired), (-1, 1, 1, 1)) > 0.5, images, out)
 
     def _blur(self, sharp, kernel, noise_std, seed, camera: bool = True):
         """Blur [-1,1] sharp crops with per-sample kernels and noise on the device.
@@ -338,7 +351,7 @@ class DeblurGAN(keras.Model):
 
         blurred, sharp, kernel, noise_std, to_blur = self._split_batch(data)
         if blurred is None:
-            blurred = self._blur(to_blur, kernel, noise_std, self.seed_generator, camera=to_blur is sharp)
+            blurred = self._blur_batch(to_blur, kernel, noise_std, self.seed_generator)
         batch = ops.shape(sharp)[0]
         critic_vars = self.critic.trainable_variables
         gen_vars = self.generator.trainable_variables
@@ -434,8 +447,7 @@ class DeblurGAN(keras.Model):
 
         blurred, sharp, kernel, noise_std, to_blur = self._split_batch(data)
         if blurred is None:
-            blurred, seed_state = draw(
-                seed_state, lambda sg: self._blur(to_blur, kernel, noise_std, sg, camera=to_blur is sharp))
+            blurred, seed_state = draw(seed_state, lambda sg: self._blur_batch(to_blur, kernel, noise_std, sg))
         batch = sharp.shape[0]
 
         def critic_apply(d_tv_, x):

@@ -195,12 +195,12 @@ def test_device_mixture_blurs_real_pairs_to_themselves(tmp_path, sharp_dir, rng)
     paired = PairedFolder(tmp_path / "pairs", crop=32, batch_size=2, seed=1)
     syn = SyntheticPairs(sharp_dir, crop=32, batch_size=2, kernel_size=K, kernel_bank=8, seed=1)
     m = mix(paired, syn, 0.5, seed=3, blur="device")
-    assert sorted(m.spec) == ["input", "kernel", "noise_std", "sharp"]
+    assert sorted(m.spec) == ["input", "kernel", "noise_std", "paired", "sharp"]
     kinds = set()
     for step in range(8):
         e, s = divmod(step, m.steps_per_epoch)
         d = m.batch(e, s)
-        assert sorted(d) == ["input", "kernel", "noise_std", "sharp"]
+        assert sorted(d) == ["input", "kernel", "noise_std", "paired", "sharp"]
         assert d["kernel"].shape == (2, K, K) and d["noise_std"].shape == (2,)
         out = keras.ops.convert_to_numpy(
             blur_images((d["input"] + 1) / 2, d["kernel"], noise_std=d["noise_std"], seed=0)) * 2 - 1
@@ -208,12 +208,14 @@ def test_device_mixture_blurs_real_pairs_to_themselves(tmp_path, sharp_dir, rng)
             kinds.add("syn")
             np.testing.assert_array_equal(d["input"], d["sharp"])
             assert np.abs(out - d["input"]).max() > 1e-2
+            assert (d["paired"] == 0).all()
         else:
             kinds.add("real")
             ref = paired.batch(*divmod(e * m.steps_per_epoch + s, paired.steps_per_epoch))
             np.testing.assert_array_equal(d["input"], ref[0])
             np.testing.assert_array_equal(d["sharp"], ref[1])
             assert (d["noise_std"] == 0).all()
+            assert (d["paired"] == 1).all() and d["paired"].dtype == np.float32
             np.testing.assert_allclose(out, d["input"], atol=1e-4)
     assert kinds == {"syn", "real"}
     with pytest.raises(DatasetError, match="needs a SyntheticPairs"):

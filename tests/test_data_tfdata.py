@@ -101,7 +101,7 @@ def test_device_mixture_through_tf_data(paired_dir, sharp_dir):
     syn = SyntheticPairs(sharp_dir, crop=24, batch_size=2, kernel_size=K, kernel_bank=4, seed=2)
     m = mix(paired, syn, 0.5, blur="device", seed=4)
     ds = m.as_tf_dataset()
-    assert sorted(ds.element_spec) == ["input", "kernel", "noise_std", "sharp"]
+    assert sorted(ds.element_spec) == ["input", "kernel", "noise_std", "paired", "sharp"]
     it = iter(ds)
     for step in range(2 * m.steps_per_epoch):
         got, want = _np(next(it)), m.batch(*divmod(step, m.steps_per_epoch))

@@ -435,6 +435,8 @@ def evaluate(ctx, preset, pairs_dir, sharp_dir, synthetic_seed, kernel_size, sha
         raise DeblurError("--sharp needs --synthetic-seed S so the synthetic blur can be reproduced")
     if pairs_dir is not None and synthetic_seed is not None:
         raise DeblurError("--synthetic-seed only applies to --sharp; --pairs uses the blur in the files")
+    if pairs_dir is not None and shake != "boracchi":
+        raise DeblurError("--shake only applies to --sharp; --pairs uses the blur in the files")
     chosen = [b.strip().lower() for b in baselines.split(",") if b.strip() and b.strip().lower() != "none"]
     bad = [b for b in chosen if b not in BASELINES]
     if bad:

@@ -314,8 +314,9 @@ def kernels(out_png: Path | None, count: int, seed: int, shake: str, size: int |
     """Draw a sheet of COUNT random camera-shake kernels into OUT_PNG, each scaled to its own peak, and/or
     print their extent distribution (--stats N).
 
-    The kernels are exactly those `synth --seed SEED` gives images 0..N-1 with the same options (and, with
-    --shake realistic --size 63, those of `evaluate --shake realistic --kernel-size 63`).
+    With the default --shake boracchi the kernels are exactly those `synth --seed SEED` gives images 0..N-1
+    with the same options; with --shake realistic --size 63, those of `evaluate --synthetic-seed SEED --shake
+    realistic --kernel-size 63` (`evaluate --preset val-shake` = seed 2026).
 
     \b
     Examples:

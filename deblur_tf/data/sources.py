@@ -12,10 +12,11 @@ Outputs (float32, NHWC, pixels in [-1, 1]):
   blurred here on the CPU with the same camera model, for evaluation and for the mixture.
 - `mix(paired, synthetic, ratio)`: `(blurred, sharp)`, synthetic batches blurred here on the CPU, so the
   train step stays the plain paired one (the default: simplest, and enough for the 2-core CI machine and
-  for small ratios). `mix(..., blur="device")`: `{"input", "sharp", "kernel", "noise_std"}`, real pairs
-  carrying their blurred image as `input` with a delta kernel and zero noise, so the step that blurs
-  SyntheticPairs on the accelerator (reading `input`, falling back to `sharp`) also trains on the mixture
-  with no CPU blur and no branch. See `Mixture` and docs/BENCHMARKS.md for what each costs.
+  for small ratios). `mix(..., blur="device")`: `{"input", "sharp", "kernel", "noise_std", "paired"}`, real
+  pairs carrying their blurred image as `input` and `paired` = 1, so the step that blurs SyntheticPairs on
+  the accelerator (`DeblurGAN._blur` of `input`, falling back to `sharp`) hands real pairs to the generator
+  as they are and also trains on the mixture with no CPU blur and no branch. See `Mixture` and
+  docs/BENCHMARKS.md for what each costs.
 """
 
 from __future__ import annotations
@@ -471,13 +472,14 @@ class Mixture(BatchSource):
     blur="host" (default): elements are `(blurred, sharp)`; synthetic batches are blurred here on the CPU
         (`BlurredPairs`, scipy FFT), so any paired train step works unchanged. Costs ~25-50 ms of CPU per
         256x256 synthetic crop (docs/BENCHMARKS.md).
-    blur="device": elements are `{"input", "sharp", "kernel", "noise_std"}` and the train step computes
-        `blurred = blur_images((input + 1) / 2, kernel, noise_std=noise_std) * 2 - 1`, i.e. the same step
-        as for SyntheticPairs with `input` in place of `sharp`. Synthetic batches carry input = sharp and a
-        shake kernel; real batches carry input = the real blurred image, a centred delta kernel and zero
-        noise, which `blur_images` passes through unchanged (to ~5e-5 in near-black pixels with the FFT
-        method, float32 rounding amplified by the gamma round trip; exactly with method="conv"). No CPU
-        blur at all, one element structure, no branch in the step.
+    blur="device": elements are `{"input", "sharp", "kernel", "noise_std", "paired"}`; `DeblurGAN`'s step
+        blurs `input` (the same step as for SyntheticPairs, with `input` in place of `sharp`) and keeps the
+        samples with `paired` = 1 as they are. Synthetic batches carry input = sharp, a shake kernel and
+        paired = 0; real batches carry input = the real blurred image, paired = 1, and a centred delta
+        kernel with zero noise, so that even a step that ignored `paired` would pass them through the plain
+        blur nearly unchanged (to ~5e-5; not through the camera model, whose highlight boost and shot noise
+        would alter them: that is what `paired` is for). No CPU blur at all, one element structure, no
+        branch in the step.
     """
 
     def __init__(self, paired: PairedFolder, synthetic: SyntheticPairs | BlurredPairs, ratio: float,
@@ -509,7 +511,7 @@ class Mixture(BatchSource):
             self._delta[:, k // 2, k // 2] = 1.0  # blur_images anchors kernels at (k // 2, k // 2)
             img = paired.spec[0]
             self.spec = {"input": img, "sharp": img, "kernel": Spec((self.batch_size, k, k)),
-                         "noise_std": Spec((self.batch_size,))}
+                         "noise_std": Spec((self.batch_size,)), "paired": Spec((self.batch_size,))}
         else:
             self.spec = paired.spec
 
@@ -530,11 +532,11 @@ class Mixture(BatchSource):
             return out
         if syn:
             return {"input": out["sharp"], "sharp": out["sharp"], "kernel": out["kernel"],
-                    "noise_std": out["noise_std"]}
+                    "noise_std": out["noise_std"], "paired": np.zeros(len(out["sharp"]), np.float32)}
         blurred, sharp = out
         n = len(blurred)
         return {"input": blurred, "sharp": sharp, "kernel": self._delta[:n].copy(),
-                "noise_std": np.zeros(n, np.float32)}
+                "noise_std": np.zeros(n, np.float32), "paired": np.ones(n, np.float32)}
 
 
 def mix(paired: PairedFolder, synthetic: SyntheticPairs | BlurredPairs, ratio: float,
