@@ -244,9 +244,9 @@ class DeblurGAN(keras.Model):
     def _split_batch(self, data):
         """(blurred_or_None, sharp, kernel, noise_std, to_blur) from any batch form.
 
-        `to_blur` is what the step blurs when `blurred` is None: the sharp crop of a synthetic batch, or the
-        `input` of a device mixture (`data.sources.mix(..., blur="device")`), whose real pairs carry their
-        real blurred photo there with a delta kernel and no noise, so that they train as pairs.
+        `to_blur` is what the step blurs when `blurred` is None (`_blur_batch`): the sharp crop of a synthetic
+        batch, or `(input, paired)` of a device mixture (`data.sources.mix(..., blur="device")`), whose real
+        pairs carry their real blurred photo in `input` and are kept as they are, so that they train as pairs.
         """
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         if isinstance(x, dict):
