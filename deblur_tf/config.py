@@ -104,6 +104,8 @@ class DataConfig:
     shot_noise: float = 0.0  # ... Poisson-Gaussian: variance noise_std^2 + U(0, shot_noise) * value
     quantize: bool = False  # ... round the blurred crop to 8 bits
     match_mean: bool = False  # ... shift each blurred crop to its sharp crop's mean (no learned darkening)
+    jpeg_fraction: float = 0.0  # ... fraction of crops written as a JPEG (4:2:0) after the noise and rounding
+    jpeg_quality: list[int] = field(default_factory=lambda: [60, 95])  # ... its quality, uniform in [lo, hi]
     val_crop: int = 256  # 0 = whole validation images (batch 1)
     val_batch_size: int = 4
     val_limit: int = 0  # validate on the first N batches only (0 = all)
@@ -320,6 +322,12 @@ def validate(cfg: PipelineConfig, source: str) -> None:
             raise bad(f"data.{key}", f"= {getattr(cfg.data, key)}: must be a fraction in [0, 1]")
     if cfg.data.shot_noise < 0:
         raise bad("data.shot_noise", f"= {cfg.data.shot_noise}: must be >= 0")
+    if not 0.0 <= cfg.data.jpeg_fraction <= 1.0:
+        raise bad("data.jpeg_fraction", f"= {cfg.data.jpeg_fraction}: must be a fraction in [0, 1]")
+    jq = cfg.data.jpeg_quality
+    if (len(jq) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in jq)
+            or not 1 <= jq[0] <= jq[1] <= 100):
+        raise bad("data.jpeg_quality", f"= {jq}: must be [lo, hi], integers with 1 <= lo <= hi <= 100")
     if cfg.loss.gp_mode not in ("sample", "pixel"):
         raise bad("loss.gp_mode", f"= {cfg.loss.gp_mode!r}: choose sample or pixel")
     if cfg.loss.perceptual_source not in ("vgg16_npz", "vgg19_imagenet"):

@@ -127,6 +127,8 @@ def camera_model(cfg: PipelineConfig) -> dict[str, Any] | None:
     d = cfg.data
     cam = {"srgb_fraction": d.srgb_fraction, "saturation": d.saturation, "shot_noise": d.shot_noise,
            "quantize": d.quantize, "match_mean": d.match_mean}
+    if d.jpeg_fraction > 0:  # only when on, so that pipelines without JPEG build the same camera as before
+        cam.update(jpeg_fraction=d.jpeg_fraction, jpeg_quality=tuple(d.jpeg_quality))
     return cam if any(cam.values()) else None
 
 

@@ -289,7 +289,9 @@ class DeblurGAN(keras.Model):
             shot = u[3] * cam.get("shot_noise", 0.0)
             out01 = camera_blur((sharp + 1.0) * 0.5, kernel, gamma=gamma, boost=boost, noise_std=noise_std,
                                 shot_noise=shot, quantize=bool(cam.get("quantize", False)),
-                                match_mean=bool(cam.get("match_mean", False)), seed=seed)
+                                match_mean=bool(cam.get("match_mean", False)), seed=seed,
+                                jpeg_fraction=cam.get("jpeg_fraction", 0.0), jpeg_quality=cam.get("jpeg_quality",
+                                                                                                  (60, 95)))
             return _f32(out01) * 2.0 - 1.0
         out01 = blur_images(
             (sharp + 1.0) * 0.5, kernel, gamma=self.blur_gamma, noise_std=noise_std, seed=seed, clip=True

@@ -37,6 +37,7 @@ __all__ = [
     "camera_blur",
     "blur_numpy",
     "extent",
+    "jpeg_compress",
     "kernel_extent",
     "kernel_to_image",
     "linear_motion_kernel",
@@ -55,4 +56,8 @@ def __getattr__(name: str):
         from deblur_tf.blur import ops
 
         return getattr(ops, name)
+    if name == "jpeg_compress":
+        from deblur_tf.blur import jpeg
+
+        return jpeg.jpeg_compress
     raise AttributeError(f"module 'deblur_tf.blur' has no attribute {name!r}")

@@ -229,6 +229,8 @@ def camera_blur(
     quantize: bool = False,
     match_mean: bool = False,
     seed: Any = None,
+    jpeg_fraction: float = 0.0,
+    jpeg_quality: tuple[int, int] = (60, 95),
 ) -> Any:
     """Camera shake as a camera records it (RSBlur, Rim et al. 2022, Sec. 3), on the accelerator:
 
@@ -241,7 +243,11 @@ def camera_blur(
     3. convolution with the PSF (`blur_images`' conventions: reflect-101 borders, anchor k // 2);
     4. Poisson-Gaussian noise on the encoded values: variance `noise_std**2 + shot_noise * y` (RSBlur's
        largest single gain for real photos), then clipping to [0, 1];
-    5. `quantize`: rounding to 8 bits, as every JPEG/PNG the model will see.
+    5. `quantize`: rounding to 8 bits, as every JPEG/PNG the model will see;
+    6. JPEG: a fraction `jpeg_fraction` of the images (0 = none, and no op at all) is encoded and decoded as
+       a baseline JPEG with 4:2:0 chroma (`deblur_tf.blur.jpeg.jpeg_compress`) at a quality drawn per image
+       uniformly from the integers `jpeg_quality` = (lo, hi). Both draws come from `seed` after the noise,
+       so a seed gives the same blur and noise with or without JPEG.
 
     `match_mean` shifts each blurred image, per channel, to the mean of its sharp image before the noise.
     Blur in linear light raises the mean of the encoded values (by 3 levels of 255 on average for the
@@ -272,4 +278,27 @@ def camera_blur(
     y = ops.clip(y, 0.0, 1.0)
     if quantize:
         y = ops.round(y * 255.0) / 255.0
+    if jpeg_fraction > 0:
+        y = _jpeg_some(y, float(jpeg_fraction), jpeg_quality, seed)
     return y
+
+
+def _jpeg_some(y: Any, fraction: float, quality: tuple[int, int], seed: Any) -> Any:
+    """JPEG-compress a random `fraction` of the images at qualities drawn uniformly from the integers lo..hi."""
+    import keras
+    from keras import ops
+
+    from deblur_tf.blur.jpeg import jpeg_compress
+
+    lo, hi = (int(v) for v in quality)
+    if not (1 <= lo <= hi <= 100) or not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"jpeg_quality must be (lo, hi) with 1 <= lo <= hi <= 100 and jpeg_fraction in [0, 1], "
+                         f"got {quality} and {fraction}")
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        seed = seed + 1  # an int seed would otherwise replay the noise's random stream
+    u = keras.random.uniform((2, ops.shape(y)[0]), 0.0, 1.0, dtype="float32", seed=seed)
+    q = ops.minimum(ops.floor(lo + (hi - lo + 1) * u[1]), float(hi))
+    coded = jpeg_compress(y, q)
+    if fraction >= 1.0:
+        return coded
+    return ops.where(ops.reshape(u[0] < fraction, (-1, 1, 1, 1)), coded, y)
