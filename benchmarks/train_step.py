@@ -36,9 +36,28 @@ FLOPs per iteration, two ways (both printed; TFLOP/s uses XLA's when available):
 
 Prints one JSON line per configuration (precision x convs_per_block); `--jsonl FILE` appends them to a file.
 
-    KERAS_BACKEND=jax python benchmarks/train_step.py                                # the GPU figures
-    KERAS_BACKEND=jax python benchmarks/train_step.py --precision float32,mixed_bfloat16 --convs-per-block 1,2
-    KERAS_BACKEND=jax python benchmarks/train_step.py --size 64 --batch 2 --ngf 16 --ndf 16 --steps 2 --windows 2
+Any pipeline (`--pipeline NAME`, with `--set SECTION.KEY=VALUE` overrides): the GAN is built by the trainer's
+own `build_gan` from that pipeline as `deblur-tf train -p NAME` builds it (generator, critic, losses, the
+on-device camera model, precision, optimisers), under `deblur_tf.distributed.from_config` as `run_training`
+does, and the batch has the pipeline's batch size, crop and structure: a synthetic pipeline gets `{"sharp",
+"kernel", "noise_std"}` (sharp crops in [-1, 1], the pipeline's shake kernels, noise in data.noise_std; the
+step blurs them with the camera model), a paired or mixture one (blurred, sharp). The ResNet flags
+(--precision, --convs-per-block, --batch, --size, --ngf, --ndf, --n-critic, --upsample, --data) do not apply:
+use --set. Without --pipeline the ResNet generator of `deblurgan-synthetic` is timed as above.
+
+The trainer against the bare step (issue 12: `deblur-tf train` should reach >= 90 % of the step's img/s), for
+the default quality pipeline on one H200 (batch 16, crop 256 and mixed_bfloat16 are nafnet-content's own):
+
+    KERAS_BACKEND=jax python benchmarks/train_step.py --pipeline nafnet-content --steps 100 --windows 3 \
+        --no-xla-flops --jsonl benchmarks/results_train_step_h200.jsonl
+    KERAS_BACKEND=jax python benchmarks/trainer_loop.py --pipeline nafnet-content --device-loop true --repeats 1 \
+        --steps 800 --log-every 100 --set data.train_dir=.gpu/data/train --set data.kernel_bank=512
+
+and compare the two `img_per_s`. The trainer's rate is taken from its log.csv between the first and the last
+log line (700 steps), so compilation is excluded there as warm-up is here; trainer_loop.py switches
+validation off (no .gpu/data/val needed), and the kernel bank is cut from 8192 to 512 kernels, which only
+shortens its drawing before the first step. At the trainer's ~45 steps/s the timed steps take ~15 s of
+each command; the rest is start-up and compilation (these two commands have not been timed on an H200 yet).
 """
 
 from __future__ import annotations
@@ -58,6 +77,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+RESNET_PIPELINE = "deblurgan-synthetic"  # without --pipeline: its ResNet generator with the flags' sizes
+# the ResNet mode's flags and their defaults (None on the command line: not given, which --pipeline requires)
+RESNET_DEFAULTS = {"precision": "mixed_bfloat16", "convs_per_block": "1,2", "batch": 16, "size": 256, "ngf": 64,
+                   "ndf": 64, "n_critic": 5, "upsample": "transpose", "data": "paired", "devices": 1}
 DEFAULT_VGG = "../shared/weights/vgg16_imagenet_block3.npz"
 # dense peak TFLOP/s of an H100 SXM: bf16 tensor cores 989.5 (a large matmul reaches ~800 in practice);
 # float32 without tensor cores 66.9 (JAX runs float32 convolutions as TF32 on tensor cores unless
@@ -113,7 +136,24 @@ def make_config(args, precision: str, convs: int, n_critic: int | None = None):
         f"train.seed={args.seed}",
         *args.overrides,
     ]
-    return load_pipeline(args.pipeline, overrides)
+    return load_pipeline(RESNET_PIPELINE, overrides)
+
+
+def pipeline_batch(cfg, seed: int):
+    """A batch of the structure, size and dtypes `deblur-tf train` feeds the step for pipeline `cfg`
+    (`build_data`: SyntheticPairs for synthetic pipelines, host-blurred pairs for paired and mixture ones)."""
+    from deblur_tf.blur import SHAKE_PRESETS, random_kernels
+
+    d = cfg.data
+    rng = np.random.default_rng(seed)
+    b, s = d.batch_size, d.crop
+    sharp = rng.uniform(-1.0, 1.0, (b, s, s, 3)).astype(np.float32)
+    if d.kind != "synthetic":
+        blurred = np.clip(sharp + rng.normal(0.0, 0.1, sharp.shape), -1, 1).astype(np.float32)
+        return (blurred, sharp, None)
+    kernel = np.asarray(random_kernels(b, size=d.kernel_size, rng=rng, params=SHAKE_PRESETS[d.shake]), np.float32)
+    noise = rng.uniform(*d.noise_std, size=b).astype(np.float32)
+    return ({"sharp": sharp, "kernel": kernel, "noise_std": noise}, None, None)
 
 
 def make_batch(cfg, kind: str, seed: int):
@@ -139,7 +179,10 @@ def hand_flops(gan, size: int, n_critic: int) -> dict[str, float]:
     g = count_flops(gan.generator, shape)
     d = count_flops(gan.critic, shape)
     v = count_flops(gan.feature_extractor, shape) if gan.feature_extractor is not None else 0
-    per_sample = 3 * g + 12 * n_critic * d + 2 * d + 3 * v
+    if getattr(gan, "adversarial", "wgan-gp") == "none":  # content stage: generator (+ VGG) only
+        per_sample = 3 * g + 3 * v
+    else:
+        per_sample = 3 * g + 12 * n_critic * d + 2 * d + 3 * v
     return {"generator_fwd": g, "critic_fwd": d, "vgg_fwd": v, "per_sample": per_sample}
 
 
@@ -408,6 +451,99 @@ def run_config(args, precision: str, convs: int, mode: str, peaks: dict[str, flo
     return out
 
 
+def run_pipeline(args, mode: str, peaks: dict[str, float]) -> dict:
+    """The bare step of a whole pipeline, built as `run_training` builds it (see the module docstring)."""
+    import keras
+
+    from deblur_tf.config import load_pipeline
+    from deblur_tf.distributed import from_config
+    from deblur_tf.train_loop import build_gan, camera_model
+
+    backend = keras.backend.backend()
+    keras.utils.clear_session()
+    cfg = load_pipeline(args.pipeline, args.overrides)
+    dist = from_config(cfg)
+    if backend == "tensorflow" and dist.is_distributed:
+        mode = "train_on_batch"
+    t0 = time.perf_counter()
+    with dist.scope():
+        gan = build_gan(cfg, pretrained_vgg=not args.random_vgg)
+    build_s = time.perf_counter() - t0
+    batch = pipeline_batch(cfg, args.seed)
+    if args.flops_only:
+        res = {"rates": [float("nan")], "compile_s": float("nan"), "logs": {}}
+        if backend == "jax":
+            import jax
+
+            res["flops_xla"] = xla_flops_unrolled(gan, jax.tree_util.tree_map(jax.device_put, batch))
+    elif mode == "train_on_batch":
+        res = bench_train_on_batch(gan, batch, args, dist)
+    elif backend == "jax":
+        res = bench_jax_step(gan, batch, args, dist)
+    else:
+        res = bench_tf_step(gan, batch, args)
+    d = cfg.data
+    try:
+        flops = hand_flops(gan, d.crop, cfg.optim.n_critic)
+    except Exception as exc:  # noqa: BLE001 - a count is optional; say why it is missing
+        print(f"note: no hand FLOP count ({type(exc).__name__}: {exc})", file=sys.stderr)
+        flops = {"per_sample": 0}
+    params_g = int(sum(np.prod(v.shape) for v in gan.generator.trainable_weights))
+    del gan
+    rate = statistics.median(res["rates"])
+    out = {
+        "benchmark": "train_step",
+        "pipeline": cfg.name,
+        "overrides": list(args.overrides),
+        "backend": backend,
+        "device": device_name(),
+        "mode": mode,
+        "precision": cfg.train.precision,
+        "generator": cfg.generator.kind,
+        "generator_kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.generator.kwargs.items()},
+        "generator_params": params_g,
+        "adversarial": cfg.loss.adversarial,
+        "n_critic": cfg.optim.n_critic if cfg.loss.adversarial != "none" else 0,
+        "camera": camera_model(cfg),
+        "data": d.kind,
+        "batch": d.batch_size,
+        "size": d.crop,
+        "kernel_size": d.kernel_size,
+        "replicas": dist.replicas,
+        "distribution": dist.kind,
+        "steps_per_s": round(rate, 4),
+        "iters_per_s": round(rate, 4),
+        "img_per_s": round(rate * d.batch_size, 3),
+        "img_per_s_per_device": round(rate * d.batch_size / dist.replicas, 3),
+        "ms_per_iter": round(1000.0 / rate, 3),
+        "iters_per_s_windows": [round(r, 4) for r in res["rates"]],
+        "warmup": args.warmup,
+        "steps_per_window": args.steps,
+        "windows": args.windows,
+        "compile_s": round(res["compile_s"], 2),
+        "build_s": round(build_s, 2),
+        "flops_hand": flops["per_sample"] * d.batch_size or None,
+    }
+    for key in ("flops_xla", "flops_xla_compiled_loop_once", "tf_jit_compile"):
+        if key in res:
+            out[key] = res[key]
+    flops_used = out.get("flops_xla") or out["flops_hand"]
+    out["flops_method"] = "xla_cost_analysis_unrolled" if out.get("flops_xla") else "hand_per_layer"
+    out["achieved_tflops"] = round(flops_used * rate / 1e12, 3) if flops_used else None
+    peak = peaks.get(cfg.train.precision)
+    peak = peak * dist.replicas if peak else peak
+    out["peak_tflops"] = peak
+    out["fraction_of_peak"] = round(out["achieved_tflops"] / peak, 4) if peak and out["achieved_tflops"] else None
+    out["final_logs"] = {k: round(v, 5) for k, v in res["logs"].items()}
+    out["finite"] = bool(all(np.isfinite(v) for v in res["logs"].values()))
+    out["matmul_precision"] = args.matmul_precision
+    out["versions"] = versions()
+    out["date"] = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    out["host_load_avg_1m"] = round(os.getloadavg()[0], 2)
+    out["seed"] = args.seed
+    return out
+
+
 def versions() -> dict[str, str]:
     import keras
 
@@ -421,25 +557,25 @@ def versions() -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--precision", default="mixed_bfloat16",
+    p.add_argument("--precision", default=None,
                    help="comma list of float32, mixed_bfloat16 (default mixed_bfloat16)")
-    p.add_argument("--convs-per-block", default="1,2",
+    p.add_argument("--convs-per-block", default=None,
                    help="comma list: 1 = the authors' code (6.07 M), 2 = the paper (11.4 M); default 1,2")
-    p.add_argument("--batch", type=int, default=16,
+    p.add_argument("--batch", type=int, default=None,
                    help="GLOBAL batch (with --devices N, each device gets batch/N: use 16*N to keep 16 per device)")
-    p.add_argument("--devices", type=int, default=1,
+    p.add_argument("--devices", type=int, default=None,
                    help="data-parallel replicas via deblur_tf.distributed (JAX DataParallel / tf.distribute); "
                         "FLOPs and peak are totals over the devices")
-    p.add_argument("--size", type=int, default=256, help="square crop size (multiple of 8)")
-    p.add_argument("--ngf", type=int, default=64, help="generator width (64: the paper)")
-    p.add_argument("--ndf", type=int, default=64, help="critic width (64: the paper)")
-    p.add_argument("--n-critic", type=int, default=5)
-    p.add_argument("--upsample", default="transpose", choices=("transpose", "resize"),
+    p.add_argument("--size", type=int, default=None, help="square crop size (multiple of 8)")
+    p.add_argument("--ngf", type=int, default=None, help="generator width (64: the paper)")
+    p.add_argument("--ndf", type=int, default=None, help="critic width (64: the paper)")
+    p.add_argument("--n-critic", type=int, default=None)
+    p.add_argument("--upsample", default=None, choices=("transpose", "resize"),
                    help="generator upsampling (transpose: the paper and the PyTorch reference)")
     p.add_argument("--steps", type=int, default=20, help="iterations per timed window")
     p.add_argument("--windows", type=int, default=5, help="timed windows; the median is reported")
     p.add_argument("--warmup", type=int, default=3, help="untimed iterations after compilation")
-    p.add_argument("--data", default="paired", choices=("paired", "synthetic"),
+    p.add_argument("--data", default=None, choices=("paired", "synthetic"),
                    help="paired: (blurred, sharp) batch; synthetic: {sharp, kernel, noise_std}, blurred in the step")
     p.add_argument("--vgg-weights", default=DEFAULT_VGG, help=f"VGG16 block3 npz (default {DEFAULT_VGG})")
     p.add_argument("--random-vgg", action="store_true", help="random VGG weights (no npz needed; same speed)")
@@ -454,14 +590,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-xla-flops", action="store_true", help="JAX: skip tracing the unrolled step for XLA flops")
     p.add_argument("--tf-jit", default="auto", choices=("auto", "true", "false"),
                    help="TensorFlow: jit_compile of the step (auto: Keras' choice, off on CPU-only machines)")
-    p.add_argument("--pipeline", default="deblurgan-synthetic", help="pipeline the GAN is built from")
+    p.add_argument("--pipeline", default=None,
+                   help="time this pipeline's step as `deblur-tf train -p NAME` builds it (see above); without it: "
+                        f"the ResNet generator of {RESNET_PIPELINE} sized by the flags")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="extra pipeline override (repeatable)")
+                   help="pipeline override (repeatable); with --pipeline, what sets batch, crop, precision")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jsonl", default=None, help="also append each JSON line to this file")
     p.add_argument("--profile", default=None, metavar="DIR",
                    help="JAX: trace one extra window with jax.profiler into DIR (view in TensorBoard/Perfetto)")
     args = p.parse_args(argv)
+    given = [k for k in RESNET_DEFAULTS if getattr(args, k) is not None]
+    if args.pipeline and given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise SystemExit(f"{flags}: ResNet-mode flags; with --pipeline use --set (data.batch_size=, data.crop=, "
+                         "train.precision=, train.devices=, generator.<key>=)")
+    for key, value in RESNET_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
 
     import keras
 
@@ -475,6 +621,15 @@ def main(argv: list[str] | None = None) -> int:
     for m in modes:
         if m not in ("step", "train_on_batch"):
             raise SystemExit(f"--modes: unknown mode {m!r}; use step and/or train_on_batch")
+    if args.pipeline:
+        for mode in modes:
+            result = run_pipeline(args, mode, parse_peaks(args.peak_tflops))
+            line = json.dumps(result)
+            print(line, flush=True)
+            if args.jsonl:
+                with open(args.jsonl, "a") as f:
+                    f.write(line + "\n")
+        return 0
     if not args.random_vgg and not (ROOT / args.vgg_weights).exists() and not Path(args.vgg_weights).exists():
         raise SystemExit(f"--vgg-weights {args.vgg_weights}: not found (relative paths are from the repository "
                          "root); give the npz path or --random-vgg")
