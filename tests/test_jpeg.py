@@ -198,6 +198,12 @@ def test_trainer_blurs_with_jpeg_on_the_device():
     want = _sim_batch((np.asarray(ref) + 1) / 2, 10)  # the same blur and noise, then JPEG at q10
     np.testing.assert_array_equal(np.round((np.asarray(out) + 1) / 2 * 255), np.round(want * 255))
     assert not np.array_equal(np.round((np.asarray(ref) + 1) / 2 * 255), np.round(want * 255))
+    # and inside the compiled step (static crop size when traced)
+    gan.camera = cam
+    gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+    logs = gan.train_on_batch({"sharp": x * 2 - 1, "kernel": k, "noise_std": np.full(2, 0.01, "float32")},
+                              return_dict=True)
+    assert np.isfinite(float(logs["g_content"]))
 
 
 def _sim_batch(x01: np.ndarray, quality: int) -> np.ndarray:
