@@ -33,6 +33,13 @@ ROOT = Path(__file__).resolve().parents[1]
 _PACKAGED_PIPELINES = Path(__file__).resolve().parent / "pipelines"
 PIPELINES_DIR = _PACKAGED_PIPELINES if _PACKAGED_PIPELINES.is_dir() else ROOT / "pipelines"
 
+# The allowed values of the options that name an algorithm: this is their one list (the GAN, the losses and
+# the optimizer schedule check against these too, so a value config accepts is one they run)
+ADVERSARIAL_KINDS = ("wgan-gp", "lsgan", "ragan-ls", "none")  # "none": the content stage, no critic step
+GP_MODES = ("sample", "pixel")
+SCHEDULES = ("linear", "cosine")
+PRECISIONS = ("float32", "mixed_bfloat16")
+
 
 class ConfigError(DeblurError):
     """A pipeline file or override that cannot be used as it is."""
@@ -164,7 +171,6 @@ SECTIONS: dict[str, type] = {
     "train": TrainConfig,
 }
 TOP_LEVEL = ("name", "description")
-PATH_KEYS = {("data", "train_dir"), ("data", "paired_dir"), ("data", "val_dir"), ("loss", "vgg_weights")}
 
 
 # ------------------------------------------------------------------------------------------ loading
@@ -298,19 +304,24 @@ def from_dict(raw: dict[str, Any], source: str = "<dict>") -> PipelineConfig:
     return cfg
 
 
+def _choices(values: tuple[str, ...]) -> str:
+    """'a, b or c': how an error lists the allowed values."""
+    return f"{', '.join(values[:-1])} or {values[-1]}"
+
+
 def validate(cfg: PipelineConfig, source: str) -> None:
     """Value checks that a type alone cannot express, each naming the key and the fix."""
     def bad(key: str, why: str) -> ConfigError:
         return ConfigError(f"{source}: {key} {why}")
 
-    if cfg.loss.adversarial not in ("wgan-gp", "lsgan", "ragan-ls", "none"):
-        raise bad("loss.adversarial", f"= {cfg.loss.adversarial!r}: choose wgan-gp, lsgan, ragan-ls or none")
+    if cfg.loss.adversarial not in ADVERSARIAL_KINDS:
+        raise bad("loss.adversarial", f"= {cfg.loss.adversarial!r}: choose {_choices(ADVERSARIAL_KINDS)}")
     content = (cfg.loss.perceptual_weight, cfg.loss.l1_weight, cfg.loss.charbonnier_weight, cfg.loss.fft_weight)
     if cfg.loss.adversarial == "none" and not any(w > 0 for w in content):
         raise bad("loss.adversarial", "= 'none' trains on the content loss alone: set loss.charbonnier_weight, "
                   "loss.l1_weight, loss.fft_weight or loss.perceptual_weight > 0")
-    if cfg.optim.schedule not in ("linear", "cosine"):
-        raise bad("optim.schedule", f"= {cfg.optim.schedule!r}: choose linear or cosine")
+    if cfg.optim.schedule not in SCHEDULES:
+        raise bad("optim.schedule", f"= {cfg.optim.schedule!r}: choose {_choices(SCHEDULES)}")
     from deblur_tf.blur.trajectory import SHAKE_PRESETS
 
     if cfg.data.shake not in SHAKE_PRESETS:
@@ -320,16 +331,16 @@ def validate(cfg: PipelineConfig, source: str) -> None:
             raise bad(f"data.{key}", f"= {getattr(cfg.data, key)}: must be a fraction in [0, 1]")
     if cfg.data.shot_noise < 0:
         raise bad("data.shot_noise", f"= {cfg.data.shot_noise}: must be >= 0")
-    if cfg.loss.gp_mode not in ("sample", "pixel"):
-        raise bad("loss.gp_mode", f"= {cfg.loss.gp_mode!r}: choose sample or pixel")
+    if cfg.loss.gp_mode not in GP_MODES:
+        raise bad("loss.gp_mode", f"= {cfg.loss.gp_mode!r}: choose {_choices(GP_MODES)}")
     if cfg.loss.perceptual_source not in ("vgg16_npz", "vgg19_imagenet"):
         raise bad("loss.perceptual_source", f"= {cfg.loss.perceptual_source!r}: choose vgg16_npz or vgg19_imagenet")
     if cfg.data.kind not in ("synthetic", "paired", "mixture"):
         raise bad("data.kind", f"= {cfg.data.kind!r}: choose synthetic, paired or mixture")
     if cfg.data.kind == "mixture" and not cfg.data.paired_dir:
         raise bad("data.paired_dir", "is needed when data.kind = 'mixture'")
-    if cfg.train.precision not in ("float32", "mixed_bfloat16"):
-        raise bad("train.precision", f"= {cfg.train.precision!r}: choose float32 or mixed_bfloat16")
+    if cfg.train.precision not in PRECISIONS:
+        raise bad("train.precision", f"= {cfg.train.precision!r}: choose {_choices(PRECISIONS)}")
     if str(cfg.train.jit_compile).lower() not in ("auto", "true", "false"):
         raise bad("train.jit_compile", f"= {cfg.train.jit_compile!r}: choose auto, true or false")
     for key, value, low in (

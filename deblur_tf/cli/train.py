@@ -23,7 +23,7 @@ def dry_run_report(cfg) -> tuple[str, bool]:
     """Parameter counts, the data it would read and the resolved config; nothing is trained or written."""
     import numpy as np
 
-    from deblur_tf.train_loop import build_networks
+    from deblur_tf.run import build_networks
 
     generator, critic, features = build_networks(cfg, pretrained_vgg=False)
     lines = [
@@ -38,7 +38,7 @@ def dry_run_report(cfg) -> tuple[str, bool]:
     import keras
 
     from deblur_tf.errors import DeblurError
-    from deblur_tf.train_loop import build_data
+    from deblur_tf.run import build_data
 
     ok = True
     try:  # finds missing folders, unreadable or too small images now, not an hour into a GPU lease
@@ -60,7 +60,7 @@ def _remove_unfinished_run(run_dir: Path, created: bool) -> None:
     """
     import shutil
 
-    from deblur_tf.train_loop import RUN_FILES, list_checkpoints
+    from deblur_tf.run import RUN_FILES, list_checkpoints
 
     if list_checkpoints(run_dir):
         return
@@ -119,7 +119,7 @@ def train(pipeline, out, resume, steps, overrides, init_from, dry_run, overwrite
     Ctrl-C finishes the current step, saves a checkpoint and exits (status 130); --resume continues exactly
     (same weights, optimizer state, step and data stream).
     """
-    from deblur_tf.train_loop import (
+    from deblur_tf.run import (
         enable_jax_compile_cache,
         prepare_run_dir,
         resolve_run_config,
