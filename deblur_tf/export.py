@@ -35,8 +35,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from deblur_tf import __version__
+from deblur_tf.blur.ops import blur_numpy
+from deblur_tf.blur.psf import random_kernels
+from deblur_tf.config import DataConfig
+from deblur_tf.data.common import Problems, discover_pairs, is_paired_set
 from deblur_tf.errors import DeblurError, OutputExistsError
-from deblur_tf.io import IMAGE_EXTENSIONS, ensure_dir, iter_images, read_image, write_bytes_atomic
+from deblur_tf.io import ensure_dir, iter_images, read_image, write_bytes_atomic
+from deblur_tf.portable import custom_layers, model_multiple, standard_layers_model
 
 FORMATS = ("keras", "savedmodel", "tflite-fp32", "tflite-fp16", "tflite-int8-dynamic", "tflite-int8")
 TFLITE_VARIANTS = {  # format -> file-name suffix
@@ -77,16 +83,6 @@ def parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
-def model_multiple(model) -> int:
-    """What H and W must divide by: read from the model's `CheckDivisible` layers (ResNet 4, mobile 8)."""
-    from deblur_tf.portable import multiple_from_name
-
-    found = [int(layer.multiple) for layer in getattr(model, "layers", [])
-             if type(layer).__name__ == "CheckDivisible" and hasattr(layer, "multiple")]
-    named = multiple_from_name(model)  # a portable .keras (standard layers only) carries it in its name
-    return max(found + ([named] if named else []), default=SIZE_MULTIPLE)
-
-
 def size_tag(size: tuple[int, int]) -> str:
     return f"{size[0]}x{size[1]}"
 
@@ -121,19 +117,13 @@ def default_shared_dir() -> Path | None:
 
 
 def _find_pairs(root: Path) -> list[tuple[Path, Path]]:
-    """(blurred, sharp) files of a paired set: `blur/` and `sharp/` with the same names, maybe under scenes."""
-    pairs: list[tuple[Path, Path]] = []
-    blur_dirs = [root / "blur"] if (root / "blur").is_dir() else sorted(p for p in root.glob("*/blur") if p.is_dir())
-    for bdir in blur_dirs:
-        sdir = bdir.parent / "sharp"
-        if not sdir.is_dir():
-            continue
-        for b in sorted(f for f in bdir.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS):
-            s = sdir / b.relative_to(bdir)
-            if not s.exists():
-                raise DeblurError(f"{b}: no sharp counterpart {s}; every blurred image needs one")
-            pairs.append((b, s))
-    return pairs
+    """(blurred, sharp) files of a paired set by the training rule (`discover_pairs`); [] for other folders."""
+    if not is_paired_set(root):
+        return []
+    problems = Problems()
+    pairs = discover_pairs(root, problems)
+    problems.report(str(root), skip_bad=False, fix="give every blurred image a sharp one of the same name")
+    return [(b, s) for _, b, s in pairs]
 
 
 def _cover_crop(img: np.ndarray, size: tuple[int, int], rng: np.random.Generator | None) -> np.ndarray:
@@ -152,32 +142,14 @@ def _cover_crop(img: np.ndarray, size: tuple[int, int], rng: np.random.Generator
     return np.ascontiguousarray(img[y : y + h, x : x + w])
 
 
-def _blur_kernels(n: int, rng: np.random.Generator) -> tuple[list[np.ndarray], str]:
-    """Camera-shake kernels (Boracchi & Foi trajectories from deblur_tf.blur), or linear motion as a fallback."""
-    try:
-        from deblur_tf.blur.psf import random_kernels
-
-        return list(random_kernels(n, size=23, rng=rng)), "random camera-shake kernels (deblur_tf.blur, 23x23)"
-    except ImportError:
-        kernels = []
-        for _ in range(n):
-            length, angle = rng.uniform(5, 15), rng.uniform(0, 180)
-            k = np.zeros((17, 17), np.float32)
-            c = 8
-            dx, dy = np.cos(np.radians(angle)), np.sin(np.radians(angle))
-            cv2.line(k, (round(c - dx * length / 2), round(c - dy * length / 2)),
-                     (round(c + dx * length / 2), round(c + dy * length / 2)), 1.0, 1, cv2.LINE_AA)
-            kernels.append(k / k.sum())
-        return kernels, "linear motion kernels, 5-15 px"
-
-
 def _synthetic_blur(sharp: list[np.ndarray], rng: np.random.Generator) -> tuple[list[np.ndarray], str]:
-    kernels, what = _blur_kernels(len(sharp), rng)
-    blurred = [
-        np.clip(cv2.filter2D(s, -1, np.asarray(k, np.float32), borderType=cv2.BORDER_REFLECT), 0.0, 1.0)
-        for s, k in zip(sharp, kernels, strict=True)
-    ]
-    return blurred, what
+    """Blur sharp crops with the project's camera model (`blur_numpy`: camera-shake kernels of the training
+    size, gamma-aware, reflect-101 borders), so export checks the model on the blur it was trained for."""
+    data = DataConfig()
+    kernels = random_kernels(len(sharp), size=data.kernel_size, rng=rng)
+    blurred = [blur_numpy(s, k, gamma=data.gamma) for s, k in zip(sharp, kernels, strict=True)]
+    return blurred, (f"random camera-shake kernels (deblur_tf.blur, {data.kernel_size}x{data.kernel_size}, "
+                     f"gamma {data.gamma})")
 
 
 def _procedural_scene(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -221,7 +193,7 @@ def make_image_set(
     root = Path(source)
     if not root.exists():
         raise DeblurError(f"{root}: no such folder; pass an existing --eval-dir/--calibration-dir")
-    pairs = _find_pairs(root) if root.is_dir() else []
+    pairs = _find_pairs(root)
     if pairs:
         idx = rng.permutation(len(pairs))[:count] if random_crop else np.arange(min(count, len(pairs)))
         blurred, sharp, names = [], [], []
@@ -280,8 +252,6 @@ def export_keras(model, path: str | os.PathLike, overwrite: bool = False) -> Pat
     The file holds standard Keras layers only (`deblur_tf.portable`): it loads with `keras.saving.load_model`
     in a process that never imports deblur_tf, under either backend, and computes the same pixels.
     """
-    from deblur_tf.portable import custom_layers, standard_layers_model
-
     path = Path(path)
     if path.suffix != ".keras":
         raise DeblurError(f"{path}: a Keras model file must end in .keras")
@@ -900,10 +870,6 @@ def android_contract(model, tflite_path: str | os.PathLike, fmt: str, overlap: i
 
 
 def _written_by() -> str:
-    try:
-        from deblur_tf import __version__
-    except ImportError:  # pragma: no cover - a partial checkout
-        __version__ = "unknown"
     return f"deblur-tf {__version__} export --android"
 
 

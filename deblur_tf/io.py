@@ -1,6 +1,6 @@
 """Image files in and out, with the checks that keep bad input from passing silently.
 
-Conventions (DESIGN.md): files are read with OpenCV (BGR, converted to RGB); 8- and 16-bit PNG, JPEG, BMP,
+Conventions: files are read with OpenCV (BGR, converted to RGB); 8- and 16-bit PNG, JPEG, BMP,
 TIFF and WebP; grayscale becomes 3 channels; alpha is dropped with a warning. Pixels are returned as float32
 in [0, 1] together with the file's bit depth, so a 16-bit PNG can be written back as 16-bit.
 

@@ -117,8 +117,12 @@ def deblur(inputs, out_dir, model_name, fmt, quality, tile, overlap, batch_size,
     loaded = load_model(model_name)
     if runtime == "tflite" and loaded.kind != "tflite":
         loaded = _as_tflite(loaded, tile)
-    runner = Deblurrer(loaded.predict, multiple=loaded.input_multiple, tile=tile or None, overlap=overlap,
-                       batch_size=batch_size, fixed_tile=runtime == "tflite")
+    tiles, fixed = tile or None, runtime == "tflite"
+    file_tile = getattr(loaded.predict, "tile_size", None)
+    if file_tile is not None:  # a .tflite file runs one input size: tile at it once (it would tile again inside)
+        tiles, fixed, overlap = tuple(file_tile), True, min(overlap, file_tile[0] // 4, file_tile[1] // 4)
+    runner = Deblurrer(loaded.predict, multiple=loaded.input_multiple, tile=tiles, overlap=overlap,
+                       batch_size=batch_size, fixed_tile=fixed)
     failed: list[str] = []
     t0 = time.perf_counter()
     pixels = 0

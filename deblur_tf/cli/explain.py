@@ -53,9 +53,9 @@ def explain(image: Path, model: str | None, critic_path: Path | None, out: Path,
 
     img01, _ = read_image(image)
 
-    from deblur_tf.explain import explain_image, find_critic, load_critic
+    from deblur_tf.explain import explain_image
     from deblur_tf.inference import Deblurrer
-    from deblur_tf.zoo import load_model
+    from deblur_tf.zoo import find_critic, load_critic, load_model
 
     loaded = load_model(model)
     if critic_path is None:

@@ -19,11 +19,10 @@ from deblur_tf.blur.trajectory import SHAKE_PRESETS
 from deblur_tf.config import PipelineConfig, apply_override, from_dict, load_pipeline, resolve_path
 from deblur_tf.data import PairedFolder, SyntheticPairs, mix
 from deblur_tf.errors import DeblurError
-from deblur_tf.explain import find_critic, load_critic
 from deblur_tf.gan import DeblurGAN, make_optimizers, set_precision
 from deblur_tf.models import build_critic, build_generator, build_vgg_features
 from deblur_tf.run.checkpoints import list_checkpoints
-from deblur_tf.zoo import load_model, load_weights_strict
+from deblur_tf.zoo import find_critic, load_critic, load_model, load_weights_strict
 
 
 def enable_jax_compile_cache() -> Path | None:
