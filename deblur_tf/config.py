@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deblur_tf.blur.trajectory import SHAKE_PRESETS
 from deblur_tf.errors import DeblurError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -322,7 +323,6 @@ def validate(cfg: PipelineConfig, source: str) -> None:
                   "loss.l1_weight, loss.fft_weight or loss.perceptual_weight > 0")
     if cfg.optim.schedule not in SCHEDULES:
         raise bad("optim.schedule", f"= {cfg.optim.schedule!r}: choose {_choices(SCHEDULES)}")
-    from deblur_tf.blur.trajectory import SHAKE_PRESETS
 
     if cfg.data.shake not in SHAKE_PRESETS:
         raise bad("data.shake", f"= {cfg.data.shake!r}: choose {' or '.join(SHAKE_PRESETS)}")
@@ -343,21 +343,14 @@ def validate(cfg: PipelineConfig, source: str) -> None:
         raise bad("train.precision", f"= {cfg.train.precision!r}: choose {_choices(PRECISIONS)}")
     if str(cfg.train.jit_compile).lower() not in ("auto", "true", "false"):
         raise bad("train.jit_compile", f"= {cfg.train.jit_compile!r}: choose auto, true or false")
-    for key, value, low in (
-        ("optim.n_critic", cfg.optim.n_critic, 1),
-        ("optim.constant_steps", cfg.optim.constant_steps, 0),
-        ("optim.decay_steps", cfg.optim.decay_steps, 0),
-        ("optim.warmup_steps", cfg.optim.warmup_steps, 0),
-        ("optim.schedule_offset", cfg.optim.schedule_offset, 0),
-        ("train.steps", cfg.train.steps, 1),
-        ("train.checkpoint_every", cfg.train.checkpoint_every, 1),
-        ("train.keep_checkpoints", cfg.train.keep_checkpoints, 1),
-        ("train.log_every", cfg.train.log_every, 1),
-        ("train.val_every", cfg.train.val_every, 1),
-        ("train.sample_every", cfg.train.sample_every, 1),
-        ("data.batch_size", cfg.data.batch_size, 1),
-        ("data.workers", cfg.data.workers, 0),
-    ):
+    counts = ("optim.n_critic", "optim.constant_steps", "optim.decay_steps", "optim.warmup_steps",
+              "optim.schedule_offset", "train.steps", "train.checkpoint_every", "train.keep_checkpoints",
+              "train.log_every", "train.val_every", "train.sample_every", "data.batch_size", "data.workers")
+    may_be_zero = {"optim.constant_steps", "optim.decay_steps", "optim.warmup_steps", "optim.schedule_offset",
+                   "data.workers"}
+    for key in counts:
+        section, name = key.split(".")
+        value, low = getattr(getattr(cfg, section), name), 0 if key in may_be_zero else 1
         if value < low:
             raise bad(key, f"= {value}: must be >= {low}")
     if not (cfg.optim.lr > 0 and math.isfinite(cfg.optim.lr)):

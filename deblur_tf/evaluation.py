@@ -39,7 +39,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deblur_tf import classical
+from deblur_tf import __version__, classical
 from deblur_tf.blur import SHAKE_PRESETS, blur_numpy, per_item_generators, random_kernels
 from deblur_tf.data.common import Problems, discover_pairs, pair_scenes
 from deblur_tf.errors import DeblurError, ImageReadError, OutputExistsError
@@ -459,8 +459,6 @@ def method_means(runners: dict[str, tuple[object, str]], rows: list[dict], with_
 def machine_record() -> dict:
     """The machine a summary was measured on (speeds depend on it)."""
     import keras  # the backend name only: deferred so that reading sets needs no Keras
-
-    from deblur_tf import __version__
 
     return {"cpu": cpu_name(), "platform": platform.platform(), "keras_backend": keras.backend.backend(),
             "deblur_tf": __version__}

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from deblur_tf.errors import DeblurError
+from deblur_tf.sysinfo import tensorboard_missing
 
 TITLE_HEIGHT = 22
 COLUMNS = ("input", "restored", "critic saliency: input", "critic saliency: restored", "|restored - input|")
@@ -248,7 +249,6 @@ class ExplainCallback(_keras_callback_base()):
         self.out_dir = Path(log_dir) / "explain"
         self.max_images = int(max_images)
         self.tag = tag
-        from deblur_tf.sysinfo import tensorboard_missing
 
         missing = tensorboard_missing()
         if writer == "auto":

@@ -43,6 +43,7 @@ from deblur_tf.data.common import Problems, discover_pairs, is_paired_set
 from deblur_tf.errors import DeblurError, OutputExistsError
 from deblur_tf.io import ensure_dir, iter_images, read_image, write_bytes_atomic
 from deblur_tf.portable import custom_layers, model_multiple, standard_layers_model
+from deblur_tf.tflite import INPUT_NAME, OUTPUT_NAME, SIGNATURE, TFLiteRunner, litert_version
 
 FORMATS = ("keras", "savedmodel", "tflite-fp32", "tflite-fp16", "tflite-int8-dynamic", "tflite-int8")
 TFLITE_VARIANTS = {  # format -> file-name suffix
@@ -623,6 +624,64 @@ def export_all(
 
     say = log or (lambda _msg: None)
     formats = list(dict.fromkeys(formats))
+    sizes = [tuple(int(v) for v in s) for s in dict.fromkeys(tuple(s) for s in input_sizes)]
+    out = Path(out_dir)
+    multiple = _check_export(model, out, formats, sizes, name, version, overwrite)
+    ensure_dir(out, "--out folder")
+    threads = int(threads or os.cpu_count() or 1)
+
+    shared = default_shared_dir()
+    if eval_dir is None and shared is not None and (shared / "data/sharp/val").is_dir():
+        eval_dir = shared / "data/sharp/val"
+    check = _Verifier({s: make_image_set(eval_dir, s, eval_count, seed=seed) for s in sizes}, latency_runs)
+    check.refs = {s: [_keras01(model, b) for b in check.eval_sets[s].blurred] for s in sizes}  # once per size
+    say(f"verification images: {eval_count} per size from {check.eval_sets[sizes[0]].source} (seed {seed})")
+
+    steps = [f for f in formats if f in ("keras", "savedmodel")] + [
+        (f, s) for f in formats if f in TFLITE_VARIANTS for s in sizes
+    ]
+    bar = tqdm(steps, desc="export", unit="artifact", disable=log is None)
+    calibration: dict[tuple[int, int], list[np.ndarray]] = {}
+    for step in bar:
+        bar.set_postfix_str(step if isinstance(step, str) else f"{step[0]} {size_tag(step[1])}")
+        if step == "keras":
+            _export_and_check_keras(model, out / f"{name}.keras", sizes, check, float_threshold, overwrite)
+        elif step == "savedmodel":
+            _export_and_check_savedmodel(model, out, name, version, sizes, check, float_threshold, overwrite)
+        else:
+            fmt, s = step
+            if fmt == "tflite-int8" and s not in calibration:
+                calib = make_image_set(_calibration_source(calibration_dir, shared, eval_dir), s,
+                                       calibration_count, seed=seed + 1, random_crop=True)
+                calibration[s] = calib.blurred
+                say(f"int8 calibration {size_tag(s)}: {len(calib.blurred)} crops from {calib.source}")
+            path = out / tflite_filename(name, s, fmt)
+            threshold = int8_threshold if fmt in INT8_FORMATS else float_threshold
+            _export_and_check_tflite(model, path, fmt, s, calibration.get(s), check, threshold, threads, overwrite)
+
+    report = _report(model, name, version, multiple, seed, check, sizes, eval_count,
+                     calibration_count if calibration else 0, latency_runs, float_threshold, int8_threshold, out)
+    _publish(write_bytes_atomic(out / "report.json", json.dumps(_jsonable(report), indent=2).encode(),
+                                overwrite=True))
+    say(format_report_table(report))
+    _raise_if_failed(check.rows, out / "report.json")
+    return report
+
+
+def _raise_if_failed(rows: list[_Row], report_path: Path) -> None:
+    failed = [r for r in rows if not r.passed]
+    if failed:
+        raise ExportVerificationError(
+            "artifacts disagree with the Keras model: "
+            + "; ".join(f"{r.fmt} {r.input_size}: {r.psnr_vs_keras_db:.2f} dB < {r.threshold_db} dB" for r in failed)
+            + f" (details in {report_path}); for int8, calibrate on images like yours (--calibration-dir) "
+            "or lower --int8-threshold knowingly"
+        )
+
+
+def _check_export(model, out: Path, formats: list[str], sizes: list[tuple[int, int]], name: str, version: int,
+                  overwrite: bool) -> int:
+    """Every argument error of `export_all` before anything is written; returns the model's input multiple."""
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise DeblurError(f"--formats: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(FORMATS)}")
@@ -630,7 +689,6 @@ def export_all(
         raise DeblurError(f"--name {name!r}: use letters, digits, '_', '-', '.' (it names folders and files)")
     if int(version) < 1:
         raise DeblurError(f"--version {version}: TF Serving versions are positive integers")
-    sizes = [tuple(int(v) for v in s) for s in dict.fromkeys(tuple(s) for s in input_sizes)]
     multiple = model_multiple(model)
     for s in sizes:
         parse_size(size_tag(s))
@@ -638,7 +696,6 @@ def export_all(
             raise DeblurError(f"--input-size {size_tag(s)}: this model needs H and W divisible by {multiple}")
     if any(f != "keras" for f in formats):
         _require_tensorflow_backend(", ".join(f for f in formats if f != "keras"))
-    out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise DeblurError(f"--out {out}: is a file; pass a folder")
     existing = [p for p in _planned_paths(out, name, version, formats, sizes) if p.exists()]
@@ -646,86 +703,87 @@ def export_all(
         raise OutputExistsError(
             f"{', '.join(str(p) for p in existing)}: already exist(s); pass --overwrite to replace, or another --out"
         )
-    ensure_dir(out, "--out folder")
-    threads = int(threads or os.cpu_count() or 1)
+    return multiple
 
-    shared = default_shared_dir()
-    if eval_dir is None and shared is not None and (shared / "data/sharp/val").is_dir():
-        eval_dir = shared / "data/sharp/val"
-    eval_sets = {s: make_image_set(eval_dir, s, eval_count, seed=seed) for s in sizes}
-    say(f"verification images: {eval_count} per size from {eval_sets[sizes[0]].source} (seed {seed})")
 
-    # Keras reference outputs, computed once per size
-    def keras01(m, img01):
-        return np.clip((np.asarray(m.predict_on_batch(img01[None] * 2.0 - 1.0))[0] + 1.0) * 0.5, 0.0, 1.0)
+def _keras01(m, img01: np.ndarray) -> np.ndarray:
+    """A Keras generator on one [0, 1] image, [0, 1] out (the reference every artifact is held to)."""
+    return np.clip((np.asarray(m.predict_on_batch(img01[None] * 2.0 - 1.0))[0] + 1.0) * 0.5, 0.0, 1.0)
 
-    refs = {s: [keras01(model, b) for b in eval_sets[s].blurred] for s in sizes}
-    rows: list[_Row] = []
 
-    def gt_psnr(s, outputs):
-        gts = eval_sets[s].sharp
-        return float(np.mean([_psnr_8bit(o, g) for o, g in zip(outputs, gts, strict=True)])) if gts else None
+@dataclass
+class _Verifier:
+    """The verification images per size, the Keras outputs on them, and the report rows written so far."""
 
-    def agreement(s, outputs):  # the worst image: one bad image must fail the threshold
-        return float(min(psnr_float(o, r) for o, r in zip(outputs, refs[s], strict=True)))
+    eval_sets: dict[tuple[int, int], ImageSet]
+    latency_runs: int
+    refs: dict[tuple[int, int], list[np.ndarray]] = field(default_factory=dict)
+    rows: list[_Row] = field(default_factory=list)
 
-    steps = [f for f in formats if f in ("keras", "savedmodel")] + [
-        (f, s) for f in formats if f in TFLITE_VARIANTS for s in sizes
-    ]
-    bar = tqdm(steps, desc="export", unit="artifact", disable=log is None)
-    calibration: dict[tuple[int, int], list[np.ndarray]] = {}
+    def add(self, fmt: str, path: Path, s: tuple[int, int], io: str, runtime: str, threshold: float,
+            outputs: list[np.ndarray], run_once: Callable[[], object]) -> None:
+        """One row: agreement with Keras (the worst image: one bad image must fail the threshold), PSNR vs the
+        ground truth, median latency of `run_once`, file size."""
+        gts = self.eval_sets[s].sharp
+        gt = float(np.mean([_psnr_8bit(o, g) for o, g in zip(outputs, gts, strict=True)])) if gts else None
+        agreement = float(min(psnr_float(o, r) for o, r in zip(outputs, self.refs[s], strict=True)))
+        self.rows.append(_Row(fmt, path, size_tag(s), io, runtime, threshold, agreement, gt,
+                              median_latency_ms(run_once, self.latency_runs), _size_of(path)))
+
+
+def _tf_runtime() -> str:
     import keras
 
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        tf_runtime = f"TensorFlow {tf.__version__} ({os.cpu_count()} cores)"
-    else:  # keras-only export under JAX (checked above): TensorFlow may not even be installed
-        tf_runtime = f"{keras.backend.backend()} backend ({os.cpu_count()} cores)"
-    for step in bar:
-        if step == "keras":
-            bar.set_postfix_str("keras")
-            path = export_keras(model, out / f"{name}.keras", overwrite=overwrite)  # standard layers only
-            reloaded = keras.saving.load_model(path)
-            for s in sizes:
-                outs = [keras01(reloaded, b) for b in eval_sets[s].blurred]
-                x = eval_sets[s].blurred[0][None] * 2.0 - 1.0
-                lat = median_latency_ms(lambda x=x, m=reloaded: m.predict_on_batch(x), latency_runs)
-                rows.append(_Row("keras", path, size_tag(s), "float32 [-1, 1]", f"Keras {keras.__version__}, "
-                                 + tf_runtime, float_threshold, agreement(s, outs), gt_psnr(s, outs), lat,
-                                 _size_of(path)))
-        elif step == "savedmodel":
-            bar.set_postfix_str("savedmodel")
-            path = export_savedmodel(model, out, name, version, overwrite=overwrite)
-            predict = load_savedmodel(path)
-            for s in sizes:
-                outs = [(predict(b[None] * 2.0 - 1.0)[0] + 1.0) * 0.5 for b in eval_sets[s].blurred]
-                x = eval_sets[s].blurred[0][None] * 2.0 - 1.0
-                lat = median_latency_ms(lambda x=x, f=predict: f(x), latency_runs)
-                rows.append(_Row("savedmodel", path, size_tag(s), "float32 [0, 1], any size", tf_runtime,
-                                 float_threshold, agreement(s, outs), gt_psnr(s, outs), lat, _size_of(path)))
-        else:
-            from deblur_tf.tflite import TFLiteRunner, litert_version
+        return f"TensorFlow {tf.__version__} ({os.cpu_count()} cores)"
+    # keras-only export under JAX (checked before): TensorFlow may not even be installed
+    return f"{keras.backend.backend()} backend ({os.cpu_count()} cores)"
 
-            fmt, s = step
-            bar.set_postfix_str(f"{fmt} {size_tag(s)}")
-            if fmt == "tflite-int8" and s not in calibration:
-                calib = make_image_set(_calibration_source(calibration_dir, shared, eval_dir), s,
-                                       calibration_count, seed=seed + 1, random_crop=True)
-                calibration[s] = calib.blurred
-                say(f"int8 calibration {size_tag(s)}: {len(calib.blurred)} crops from {calib.source}")
-            flat = convert_tflite(model, fmt, s, calibration.get(s))
-            path = _publish(write_bytes_atomic(out / tflite_filename(name, s, fmt), flat, overwrite=overwrite))
-            runner = TFLiteRunner(path, num_threads=threads)
-            outs = [runner.run_exact(b) for b in eval_sets[s].blurred]
-            b0 = eval_sets[s].blurred[0]
-            lat = median_latency_ms(lambda b0=b0, r=runner: r.run_exact(b0), latency_runs)
-            rows.append(_Row(fmt, path, size_tag(s), runner.io_description,
-                             f"{litert_version()}, XNNPACK, {threads} threads",
-                             int8_threshold if fmt in INT8_FORMATS else float_threshold,
-                             agreement(s, outs), gt_psnr(s, outs), lat, _size_of(path)))
 
-    report = {
+def _export_and_check_keras(model, path: Path, sizes, check: _Verifier, threshold: float, overwrite: bool) -> None:
+    import keras
+
+    path = export_keras(model, path, overwrite=overwrite)  # standard layers only
+    reloaded = keras.saving.load_model(path)
+    for s in sizes:
+        outs = [_keras01(reloaded, b) for b in check.eval_sets[s].blurred]
+        x = check.eval_sets[s].blurred[0][None] * 2.0 - 1.0
+        check.add("keras", path, s, "float32 [-1, 1]", f"Keras {keras.__version__}, " + _tf_runtime(), threshold,
+                  outs, lambda x=x, m=reloaded: m.predict_on_batch(x))
+
+
+def _export_and_check_savedmodel(model, out: Path, name: str, version: int, sizes, check: _Verifier,
+                                 threshold: float, overwrite: bool) -> None:
+    path = export_savedmodel(model, out, name, version, overwrite=overwrite)
+    predict = load_savedmodel(path)
+    for s in sizes:
+        outs = [(predict(b[None] * 2.0 - 1.0)[0] + 1.0) * 0.5 for b in check.eval_sets[s].blurred]
+        x = check.eval_sets[s].blurred[0][None] * 2.0 - 1.0
+        check.add("savedmodel", path, s, "float32 [0, 1], any size", _tf_runtime(), threshold, outs,
+                  lambda x=x, f=predict: f(x))
+
+
+def _export_and_check_tflite(model, path: Path, fmt: str, s: tuple[int, int], calibration, check: _Verifier,
+                             threshold: float, threads: int, overwrite: bool) -> None:
+    flat = convert_tflite(model, fmt, s, calibration)
+    path = _publish(write_bytes_atomic(path, flat, overwrite=overwrite))
+    runner = TFLiteRunner(path, num_threads=threads)
+    outs = [runner.run_exact(b) for b in check.eval_sets[s].blurred]
+    b0 = check.eval_sets[s].blurred[0]
+    check.add(fmt, path, s, runner.io_description, f"{litert_version()}, XNNPACK, {threads} threads", threshold,
+              outs, lambda b0=b0, r=runner: r.run_exact(b0))
+
+
+def _report(model, name: str, version: int, multiple: int, seed: int, check: _Verifier, sizes, eval_count: int,
+            calibration_count: int, latency_runs: int, float_threshold: float, int8_threshold: float,
+            out: Path) -> dict:
+    """report.json: what was exported, how it was checked, and one row per artifact and size."""
+    import keras
+
+    sets = check.eval_sets
+    return {
         "model": name,
         "model_params": int(model.count_params()),
         "size_multiple": multiple,
@@ -735,29 +793,17 @@ def export_all(
         "keras": keras.__version__,
         "backend": keras.backend.backend(),
         "seed": seed,
-        "eval_source": eval_sets[sizes[0]].source,
+        "eval_source": sets[sizes[0]].source,
         "eval_count": eval_count,
-        "eval_images": eval_sets[sizes[0]].names,
-        "calibration_count": calibration_count if calibration else 0,
+        "eval_images": sets[sizes[0]].names,
+        "calibration_count": calibration_count,
         "latency_runs": latency_runs,
         "thresholds_db": {"float": float_threshold, "int8": int8_threshold},
         "psnr_note": "vs Keras: float PSNR, peak 1, worst image; vs GT: 8-bit RGB PSNR (deblur_tf.metrics), mean",
         "input_vs_gt_db": {size_tag(s): float(np.mean([_psnr_8bit(b, g) for b, g in zip(
-            eval_sets[s].blurred, eval_sets[s].sharp, strict=True)])) for s in sizes if eval_sets[s].sharp},
-        "artifacts": [r.as_dict(out) for r in rows],
+            sets[s].blurred, sets[s].sharp, strict=True)])) for s in sizes if sets[s].sharp},
+        "artifacts": [r.as_dict(out) for r in check.rows],
     }
-    _publish(write_bytes_atomic(out / "report.json", json.dumps(_jsonable(report), indent=2).encode(),
-                                overwrite=True))
-    say(format_report_table(report))
-    failed = [r for r in rows if not r.passed]
-    if failed:
-        raise ExportVerificationError(
-            "artifacts disagree with the Keras model: "
-            + "; ".join(f"{r.fmt} {r.input_size}: {r.psnr_vs_keras_db:.2f} dB < {r.threshold_db} dB" for r in failed)
-            + f" (details in {out / 'report.json'}); for int8, calibrate on images like yours (--calibration-dir) "
-            "or lower --int8-threshold knowingly"
-        )
-    return report
 
 
 def _calibration_source(calibration_dir, shared: Path | None, eval_dir):
@@ -825,8 +871,6 @@ def android_contract(model, tflite_path: str | os.PathLike, fmt: str, overlap: i
     `deblur_tf.inference.Deblurrer` with `fixed_tile=True` (export/android/README.md spells it out).
     """
     import hashlib
-
-    from deblur_tf.tflite import INPUT_NAME, OUTPUT_NAME, SIGNATURE, TFLiteRunner
 
     path = Path(tflite_path)
     runner = TFLiteRunner(path, num_threads=1)

@@ -28,6 +28,7 @@ import numpy as np
 
 from deblur_tf.errors import DeblurError
 from deblur_tf.inference import Deblurrer
+from deblur_tf.zoo import LoadedModel
 
 SIGNATURE = "serving_default"
 INPUT_NAME = "image"
@@ -175,8 +176,6 @@ def load_tflite(path: str | os.PathLike, num_threads: int | None = None) -> Call
 
 def zoo_loader(path: Path):
     """`deblur_tf.zoo.LOADERS[".tflite"]`: a `.tflite` file as a `LoadedModel` (any image size, tiled)."""
-    from deblur_tf.zoo import LoadedModel
-
     predict = load_tflite(path)
     runner: TFLiteRunner = predict.runner  # type: ignore[attr-defined]
     return LoadedModel(name=Path(path).stem, predict=predict, input_multiple=1, kind="tflite", source=str(path),

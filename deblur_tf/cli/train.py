@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from deblur_tf.errors import DeblurError
+
 
 def _count(model) -> int:
     import numpy as np
@@ -37,7 +39,6 @@ def dry_run_report(cfg) -> tuple[str, bool]:
                      f"{frozen:,} frozen parameters")
     import keras
 
-    from deblur_tf.errors import DeblurError
     from deblur_tf.run import build_data
 
     ok = True

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deblur_tf.blur import random_kernels
 from deblur_tf.blur.ops import blur_numpy
 from deblur_tf.data.common import (
     _BANK,
@@ -52,6 +53,17 @@ from deblur_tf.data.common import (
 )
 
 log = logging.getLogger("deblur_tf.data")
+
+
+def _keep_usable(problems: Problems, what: str, skip_bad: bool, keep: list[int], stores: Sequence[ImageStore],
+                 none_left: str) -> np.ndarray:
+    """Report the bad files found (an error, or a log line each with skip_bad), then free what is not kept."""
+    problems.report(what, skip_bad, "Fix or remove these files")
+    if not keep:
+        raise DatasetError(f"{none_left} left after skipping bad files")
+    for store in stores:
+        _release_unused(store, keep)
+    return np.asarray(keep)
 
 
 def _release_unused(store: ImageStore, keep: list[int]) -> None:
@@ -132,12 +144,9 @@ class PairedFolder(BatchSource):
             if _too_small_for_crop(problems, bpath, bh, bw, crop, load_size, "pair"):
                 continue
             keep.append(i)
-        problems.report(f"paired set {self.root}", skip_bad, "Fix or remove these files")
-        if not keep:
-            raise DatasetError(f"{self.root}: no usable blur/sharp pair left after skipping bad files")
-        _release_unused(blur, keep)
-        _release_unused(sharp, keep)
-        self._blur, self._sharp, self._keep = blur, sharp, np.asarray(keep)
+        self._keep = _keep_usable(problems, f"paired set {self.root}", skip_bad, keep, (blur, sharp),
+                                  f"{self.root}: no usable blur/sharp pair")
+        self._blur, self._sharp = blur, sharp
         self.keys = [pairs[i][0] for i in keep]
         self.pairs = [(pairs[i][1], pairs[i][2]) for i in keep]
         if crop is None and batch_size > 1 and len({blur.shapes[i] for i in keep}) > 1:
@@ -242,11 +251,9 @@ class SyntheticPairs(BatchSource):
             if _too_small_for_crop(problems, p, h, w, crop, load_size, "file"):
                 continue
             keep.append(i)
-        problems.report(f"sharp set {self.sharp_dir}", skip_bad, "Fix or remove these files")
-        if not keep:
-            raise DatasetError(f"{self.sharp_dir}: no usable sharp image left after skipping bad files")
-        _release_unused(store, keep)
-        self._store, self._keep = store, np.asarray(keep)
+        self._keep = _keep_usable(problems, f"sharp set {self.sharp_dir}", skip_bad, keep, (store,),
+                                  f"{self.sharp_dir}: no usable sharp image")
+        self._store = store
         self.files = [files[i] for i in keep]
         n = len(keep)
         if crop is None and batch_size > 1 and len({store.shapes[i] for i in keep}) > 1:
@@ -279,8 +286,6 @@ class SyntheticPairs(BatchSource):
                 f"kernel_bank={self.kernel_bank}, noise_std={self.noise_range}, seed={self.seed})")
 
     def _draw_kernels(self, n: int, rng: np.random.Generator | list[np.random.Generator]) -> np.ndarray:
-        from deblur_tf.blur import random_kernels
-
         kw = {} if self.trajectory is None else {"params": self.trajectory}
         k = np.asarray(random_kernels(n, size=self.kernel_size, rng=rng, **kw), np.float32)
         if k.shape != (n, self.kernel_size, self.kernel_size):
