@@ -272,7 +272,7 @@ def _section(cls: type, values: dict[str, Any], name: str, source: str):
 
 
 def _check_generator_kwargs(kind: str, kwargs: dict[str, Any], source: str) -> None:
-    from deblur_tf.models import GENERATORS
+    from deblur_tf.models import GENERATORS  # imports Keras: config stays importable without it
 
     if kind not in GENERATORS:
         raise ConfigError(f"{source}: generator.kind = {kind!r} is unknown; choose one of {', '.join(GENERATORS)}")
@@ -379,7 +379,7 @@ def generator_multiple(gen: GeneratorConfig) -> int:
     """What H and W of the generator's input must divide by (resnet: 4; mobile: 2^(levels - 1); nafnet:
     2^levels)."""
     if gen.kind == "mobile":
-        from deblur_tf.models import GENERATORS
+        from deblur_tf.models import GENERATORS  # imports Keras: only when a pipeline is checked
 
         default = inspect.signature(GENERATORS["mobile"]).parameters["widths"].default
         return 2 ** (len(gen.kwargs.get("widths", default)) - 1)

@@ -42,8 +42,10 @@ from deblur_tf.config import DataConfig
 from deblur_tf.data.common import Problems, discover_pairs, is_paired_set
 from deblur_tf.errors import DeblurError, OutputExistsError
 from deblur_tf.io import ensure_dir, iter_images, read_image, write_bytes_atomic
+from deblur_tf.metrics import psnr
 from deblur_tf.portable import custom_layers, model_multiple, standard_layers_model
 from deblur_tf.tflite import INPUT_NAME, OUTPUT_NAME, SIGNATURE, TFLiteRunner, litert_version
+from deblur_tf.zoo import LoadedModel
 
 FORMATS = ("keras", "savedmodel", "tflite-fp32", "tflite-fp16", "tflite-int8-dynamic", "tflite-int8")
 TFLITE_VARIANTS = {  # format -> file-name suffix
@@ -458,8 +460,6 @@ def load_savedmodel(path: str | os.PathLike) -> Callable[[np.ndarray], np.ndarra
 
 def zoo_loader(path: Path):
     """`deblur_tf.zoo.LOADERS["saved_model"]`: a SavedModel folder as a `LoadedModel`."""
-    from deblur_tf.zoo import LoadedModel
-
     predict = load_savedmodel(path)
     sm = predict.path  # type: ignore[attr-defined]
     name = sm.parent.name if sm.name.isdigit() else sm.name
@@ -477,8 +477,6 @@ def psnr_float(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _psnr_8bit(a: np.ndarray, b: np.ndarray) -> float:
-    from deblur_tf.metrics import psnr
-
     return float(psnr(a, b))
 
 

@@ -160,7 +160,7 @@ def load_lpips_weights(weights_path: str | os.PathLike | None = None) -> dict[st
 
 def _build_features(weights_path: Path):
     """The project's one VGG16 implementation (models package), with LPIPS's input scaling built in."""
-    from deblur_tf.models import build_vgg_features
+    from deblur_tf.models import build_vgg_features  # imports Keras: PSNR/SSIM need none
 
     return build_vgg_features(source="vgg16_npz", layers=LPIPS_LAYERS, weights_path=str(weights_path))
 

@@ -179,7 +179,7 @@ def _as_tflite(loaded, tile: int):
     import dataclasses
 
     from deblur_tf.cli._quiet import quiet_native_stderr
-    from deblur_tf.export import cached_tflite
+    from deblur_tf.export import cached_tflite  # TensorFlow: only for --runtime tflite
 
     if loaded.keras_model is None:
         raise DeblurError(f"--runtime tflite converts a Keras model; {loaded.source} is a {loaded.kind} artifact "

@@ -82,7 +82,7 @@ def export(model_name, out_dir, formats, android_dir, android_format, android_ov
       deblur-tf export --model deblurgan --out dist --input-size 256x256 --input-size 720x1280
       deblur-tf export --android export/android/app/src/main/assets      # default model, fp16, 256x256 tiles
     """
-    from deblur_tf.export import export_all, parse_size, write_android_assets
+    from deblur_tf.export import export_all, parse_size, write_android_assets  # TensorFlow: only when run
 
     if out_dir is None and android_dir is None:
         raise DeblurError("--out: required (or --android FOLDER, which then holds everything)")

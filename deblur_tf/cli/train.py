@@ -25,7 +25,7 @@ def dry_run_report(cfg) -> tuple[str, bool]:
     """Parameter counts, the data it would read and the resolved config; nothing is trained or written."""
     import numpy as np
 
-    from deblur_tf.run import build_networks
+    from deblur_tf.run import build_networks  # Keras (and TensorFlow under it): only when a command runs
 
     generator, critic, features = build_networks(cfg, pretrained_vgg=False)
     lines = [

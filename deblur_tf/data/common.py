@@ -495,7 +495,7 @@ class BatchSource:
 
         repeat=None: infinite for training sets (pass `steps_per_epoch` to fit), one pass for fixed sets.
         """
-        from deblur_tf.data.tfdata import to_tf_dataset
+        from deblur_tf.data.tfdata import to_tf_dataset  # TensorFlow: only for tf.data users
 
         return to_tf_dataset(self, repeat=repeat, epoch=epoch)
 

@@ -371,7 +371,7 @@ def blur_batch(sharp: np.ndarray, kernel: np.ndarray, noise_std: np.ndarray, noi
     elif method == "keras":
         import keras
 
-        from deblur_tf.blur import blur_images
+        from deblur_tf.blur import blur_images  # the Keras op: the numpy methods run in workers without Keras
 
         out = keras.ops.convert_to_numpy(blur_images(x01, kernel, gamma=gamma, noise_std=0.0, clip=False))
     else:
