@@ -135,7 +135,7 @@ def bench_tflite(path: Path, size, threads: int, runs: int):
     return res
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default="mobile,deblurgan",
@@ -152,36 +152,87 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip", action="append", default=[], metavar="MODEL:RUNTIME:SIZE",
                    help="skip a combination, e.g. deblurgan:tflite:1280x720 (repeatable; * matches anything)")
     p.add_argument("--jsonl", default=None, help="also append the JSON lines to this file")
-    args = p.parse_args(argv)
+    return p
+
+
+def _runtimes(args, backend: str) -> list[str]:
+    """The runtimes to measure, after checking they run under `backend`."""
+    import keras
+
+    if args.backend_only == "jax":
+        if backend != "jax":
+            raise SystemExit("--backend-only jax needs KERAS_BACKEND=jax")
+        keras.config.set_dtype_policy(args.precision)
+        return ["keras", "jax-jit"]
+    runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
+    if backend != "tensorflow" and {"savedmodel", "tflite"} & set(runtimes):
+        raise SystemExit("SavedModel/TFLite need KERAS_BACKEND=tensorflow (or use --backend-only jax)")
+    if args.precision != "float32":
+        raise SystemExit("--precision mixed_bfloat16 is for --backend-only jax (exports are float32 graphs)")
+    return runtimes
+
+
+def _skipped(rules: list[str], model: str, runtime: str, size: str) -> bool:
+    for rule in rules:
+        parts = (rule.split(":") + ["*", "*", "*"])[:3]
+        if all(r in ("*", v) or (r == "tflite" and v.startswith("tflite")) for r, v in
+               zip(parts, (model, runtime, size), strict=True)):
+            return True
+    return False
+
+
+def _load_avg(load0: float) -> list[float]:
+    return [round(load0, 2), round(os.getloadavg()[0], 2)]
+
+
+def _bench_size(model, info: dict, size_text: str, runtimes: list[str], variants: list[str], threads: list[int],
+                args, tmp: Path, emit) -> None:
+    """Every runtime (and TFLite variant and thread count) of one model at one size."""
+    from deblur_tf.models import count_flops
+
+    size = parse_size(size_text)
+    base = {**info, "size": size_text, "gflops": round(count_flops(model, (*size, 3)) / 1e9, 2)}
+    for runtime in runtimes:
+        if runtime == "tflite":
+            for variant in variants:
+                if _skipped(args.skip, info["model"], f"tflite-{variant}", size_text):
+                    continue
+                t0 = time.perf_counter()
+                path = tflite_file(model, variant, size, tmp)
+                convert_s = round(time.perf_counter() - t0, 1)
+                for n in threads:
+                    load0 = os.getloadavg()[0]
+                    res = bench_tflite(path, size, n, args.runs)
+                    emit({**base, "runtime": f"tflite-{variant}", "threads": n, **res,
+                          "convert_s": convert_s, "load_avg": _load_avg(load0)})
+            continue
+        if _skipped(args.skip, info["model"], runtime, size_text):
+            continue
+        load0 = os.getloadavg()[0]
+        if runtime == "keras":
+            res = bench_keras(model, size, args.runs)
+        elif runtime == "jax-jit":
+            res = bench_jax_jit(model, size, args.runs)
+        elif runtime == "savedmodel":
+            res = bench_savedmodel(model, size, args.runs, tmp)
+        else:
+            raise SystemExit(f"--runtimes: unknown {runtime!r}")
+        emit({**base, "runtime": runtime, "threads": "default", **res, "load_avg": _load_avg(load0)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
 
     import keras
 
     backend = keras.backend.backend()
-    if args.backend_only == "jax":
-        if backend != "jax":
-            raise SystemExit("--backend-only jax needs KERAS_BACKEND=jax")
-        runtimes = ["keras", "jax-jit"]
-        keras.config.set_dtype_policy(args.precision)
-    else:
-        runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
-        if backend != "tensorflow" and {"savedmodel", "tflite"} & set(runtimes):
-            raise SystemExit("SavedModel/TFLite need KERAS_BACKEND=tensorflow (or use --backend-only jax)")
-        if args.precision != "float32":
-            raise SystemExit("--precision mixed_bfloat16 is for --backend-only jax (exports are float32 graphs)")
+    runtimes = _runtimes(args, backend)
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     threads = [int(t) for t in args.threads.split(",") if t.strip()]
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     for v in variants:
         if v not in VARIANTS:
             raise SystemExit(f"--variants: unknown {v!r}; choose from {', '.join(VARIANTS)}")
-
-    def skipped(model: str, runtime: str, size: str) -> bool:
-        for rule in args.skip:
-            parts = (rule.split(":") + ["*", "*", "*"])[:3]
-            if all(r in ("*", v) or (r == "tflite" and v.startswith("tflite")) for r, v in
-                   zip(parts, (model, runtime, size), strict=True)):
-                return True
-        return False
 
     common = {"cpu": cpu_name(), "cores": os.cpu_count(), "backend": backend, "precision": args.precision,
               "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d"), "keras": keras.__version__}
@@ -197,40 +248,9 @@ def main(argv: list[str] | None = None) -> int:
 
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         model, info = load_generator(name)
-        from deblur_tf.models import count_flops
-
         with tempfile.TemporaryDirectory(prefix="deblur-bench-") as tmpdir:
-            tmp = Path(tmpdir)
             for size_text in sizes:
-                size = parse_size(size_text)
-                base = {**info, "size": size_text, "gflops": round(count_flops(model, (*size, 3)) / 1e9, 2)}
-                for runtime in runtimes:
-                    if runtime == "tflite":
-                        for variant in variants:
-                            if skipped(info["model"], f"tflite-{variant}", size_text):
-                                continue
-                            t0 = time.perf_counter()
-                            path = tflite_file(model, variant, size, tmp)
-                            convert_s = round(time.perf_counter() - t0, 1)
-                            for n in threads:
-                                load0 = os.getloadavg()[0]
-                                res = bench_tflite(path, size, n, args.runs)
-                                emit({**base, "runtime": f"tflite-{variant}", "threads": n, **res,
-                                      "convert_s": convert_s, "load_avg": [round(load0, 2), round(os.getloadavg()[0], 2)]})
-                        continue
-                    if skipped(info["model"], runtime, size_text):
-                        continue
-                    load0 = os.getloadavg()[0]
-                    if runtime == "keras":
-                        res = bench_keras(model, size, args.runs)
-                    elif runtime == "jax-jit":
-                        res = bench_jax_jit(model, size, args.runs)
-                    elif runtime == "savedmodel":
-                        res = bench_savedmodel(model, size, args.runs, tmp)
-                    else:
-                        raise SystemExit(f"--runtimes: unknown {runtime!r}")
-                    emit({**base, "runtime": runtime, "threads": "default", **res,
-                          "load_avg": [round(load0, 2), round(os.getloadavg()[0], 2)]})
+                _bench_size(model, info, size_text, runtimes, variants, threads, args, Path(tmpdir), emit)
         del model
         keras.utils.clear_session()
 

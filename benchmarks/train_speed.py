@@ -46,7 +46,7 @@ def bench(pipeline: str, precision: str, batch: int, crop: int, steps: int, warm
     import keras
 
     from deblur_tf.config import load_pipeline
-    from deblur_tf.train_loop import build_gan
+    from deblur_tf.run import build_gan
 
     cfg = load_pipeline(pipeline, [f"train.precision={precision}", f"data.batch_size={batch}",
                                    f"data.crop={crop}", *overrides])

@@ -2,7 +2,7 @@
 
 One iteration is what `deblur-tf train` runs per step: generator forward, `n_critic` critic updates with the
 WGAN-GP gradient penalty (double backward), one generator update through the critic plus the VGG16 block3
-perceptual loss. The GAN is built by `deblur_tf.train_loop.build_gan` from the `deblurgan-synthetic` pipeline
+perceptual loss. The GAN is built by `deblur_tf.run.build_gan` from the `deblurgan-synthetic` pipeline
 with the overrides below, so it is the object training uses, not a re-implementation.
 
 What is timed, and why:
@@ -366,7 +366,7 @@ def xla_flops_unrolled(gan, data) -> float | None:
 def run_config(args, precision: str, convs: int, mode: str, peaks: dict[str, float]) -> dict:
     import keras
 
-    from deblur_tf.train_loop import build_gan
+    from deblur_tf.run import build_gan
 
     backend = keras.backend.backend()
     from deblur_tf.distributed import setup
@@ -457,7 +457,7 @@ def run_pipeline(args, mode: str, peaks: dict[str, float]) -> dict:
 
     from deblur_tf.config import load_pipeline
     from deblur_tf.distributed import from_config
-    from deblur_tf.train_loop import build_gan, camera_model
+    from deblur_tf.run.build import build_gan, camera_model
 
     backend = keras.backend.backend()
     keras.utils.clear_session()

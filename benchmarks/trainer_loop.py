@@ -37,7 +37,7 @@ def measure(pipeline: str, overrides: list[str], steps: int, log_every: int, dev
     import keras
 
     from deblur_tf.config import load_pipeline
-    from deblur_tf.train_loop import prepare_run_dir, run_training
+    from deblur_tf.run import prepare_run_dir, run_training
 
     keras.backend.clear_session()
     with tempfile.TemporaryDirectory() as tmp:

@@ -31,6 +31,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from deblur_tf.errors import DeblurError
+from deblur_tf.metrics import psnr
 
 LAPLACIAN = np.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 
@@ -250,8 +251,6 @@ def tune(
     `gamma` is one value for all images or one per image (a set that mixes linear-light and sRGB blur: each
     image is deconvolved in the domain it was blurred in).
     """
-    from deblur_tf.metrics import psnr
-
     if not (len(blurred) == len(sharp) == len(kernels)) or not blurred:
         raise DeblurError("tune needs the same positive number of blurred images, sharp images and kernels")
     _, pname, _, default_grid = METHODS.get(method, (None, None, None, None))

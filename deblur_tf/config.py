@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deblur_tf.blur.trajectory import SHAKE_PRESETS
 from deblur_tf.errors import DeblurError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +33,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # pipelines/ there at build time); a checkout or an editable install reads pipelines/ itself
 _PACKAGED_PIPELINES = Path(__file__).resolve().parent / "pipelines"
 PIPELINES_DIR = _PACKAGED_PIPELINES if _PACKAGED_PIPELINES.is_dir() else ROOT / "pipelines"
+
+# The allowed values of the options that name an algorithm: this is their one list (the GAN, the losses and
+# the optimizer schedule check against these too, so a value config accepts is one they run)
+ADVERSARIAL_KINDS = ("wgan-gp", "lsgan", "ragan-ls", "none")  # "none": the content stage, no critic step
+GP_MODES = ("sample", "pixel")
+SCHEDULES = ("linear", "cosine")
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 class ConfigError(DeblurError):
@@ -166,7 +174,6 @@ SECTIONS: dict[str, type] = {
     "train": TrainConfig,
 }
 TOP_LEVEL = ("name", "description")
-PATH_KEYS = {("data", "train_dir"), ("data", "paired_dir"), ("data", "val_dir"), ("loss", "vgg_weights")}
 
 
 # ------------------------------------------------------------------------------------------ loading
@@ -267,7 +274,7 @@ def _section(cls: type, values: dict[str, Any], name: str, source: str):
 
 
 def _check_generator_kwargs(kind: str, kwargs: dict[str, Any], source: str) -> None:
-    from deblur_tf.models import GENERATORS
+    from deblur_tf.models import GENERATORS  # imports Keras: config stays importable without it
 
     if kind not in GENERATORS:
         raise ConfigError(f"{source}: generator.kind = {kind!r} is unknown; choose one of {', '.join(GENERATORS)}")
@@ -300,20 +307,24 @@ def from_dict(raw: dict[str, Any], source: str = "<dict>") -> PipelineConfig:
     return cfg
 
 
+def _choices(values: tuple[str, ...]) -> str:
+    """'a, b or c': how an error lists the allowed values."""
+    return f"{', '.join(values[:-1])} or {values[-1]}"
+
+
 def validate(cfg: PipelineConfig, source: str) -> None:
     """Value checks that a type alone cannot express, each naming the key and the fix."""
     def bad(key: str, why: str) -> ConfigError:
         return ConfigError(f"{source}: {key} {why}")
 
-    if cfg.loss.adversarial not in ("wgan-gp", "lsgan", "ragan-ls", "none"):
-        raise bad("loss.adversarial", f"= {cfg.loss.adversarial!r}: choose wgan-gp, lsgan, ragan-ls or none")
+    if cfg.loss.adversarial not in ADVERSARIAL_KINDS:
+        raise bad("loss.adversarial", f"= {cfg.loss.adversarial!r}: choose {_choices(ADVERSARIAL_KINDS)}")
     content = (cfg.loss.perceptual_weight, cfg.loss.l1_weight, cfg.loss.charbonnier_weight, cfg.loss.fft_weight)
     if cfg.loss.adversarial == "none" and not any(w > 0 for w in content):
         raise bad("loss.adversarial", "= 'none' trains on the content loss alone: set loss.charbonnier_weight, "
                   "loss.l1_weight, loss.fft_weight or loss.perceptual_weight > 0")
-    if cfg.optim.schedule not in ("linear", "cosine"):
-        raise bad("optim.schedule", f"= {cfg.optim.schedule!r}: choose linear or cosine")
-    from deblur_tf.blur.trajectory import SHAKE_PRESETS
+    if cfg.optim.schedule not in SCHEDULES:
+        raise bad("optim.schedule", f"= {cfg.optim.schedule!r}: choose {_choices(SCHEDULES)}")
 
     if cfg.data.shake not in SHAKE_PRESETS:
         raise bad("data.shake", f"= {cfg.data.shake!r}: choose {' or '.join(SHAKE_PRESETS)}")
@@ -328,33 +339,26 @@ def validate(cfg: PipelineConfig, source: str) -> None:
     if (len(jq) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in jq)
             or not 1 <= jq[0] <= jq[1] <= 100):
         raise bad("data.jpeg_quality", f"= {jq}: must be [lo, hi], integers with 1 <= lo <= hi <= 100")
-    if cfg.loss.gp_mode not in ("sample", "pixel"):
-        raise bad("loss.gp_mode", f"= {cfg.loss.gp_mode!r}: choose sample or pixel")
+    if cfg.loss.gp_mode not in GP_MODES:
+        raise bad("loss.gp_mode", f"= {cfg.loss.gp_mode!r}: choose {_choices(GP_MODES)}")
     if cfg.loss.perceptual_source not in ("vgg16_npz", "vgg19_imagenet"):
         raise bad("loss.perceptual_source", f"= {cfg.loss.perceptual_source!r}: choose vgg16_npz or vgg19_imagenet")
     if cfg.data.kind not in ("synthetic", "paired", "mixture"):
         raise bad("data.kind", f"= {cfg.data.kind!r}: choose synthetic, paired or mixture")
     if cfg.data.kind == "mixture" and not cfg.data.paired_dir:
         raise bad("data.paired_dir", "is needed when data.kind = 'mixture'")
-    if cfg.train.precision not in ("float32", "mixed_bfloat16"):
-        raise bad("train.precision", f"= {cfg.train.precision!r}: choose float32 or mixed_bfloat16")
+    if cfg.train.precision not in PRECISIONS:
+        raise bad("train.precision", f"= {cfg.train.precision!r}: choose {_choices(PRECISIONS)}")
     if str(cfg.train.jit_compile).lower() not in ("auto", "true", "false"):
         raise bad("train.jit_compile", f"= {cfg.train.jit_compile!r}: choose auto, true or false")
-    for key, value, low in (
-        ("optim.n_critic", cfg.optim.n_critic, 1),
-        ("optim.constant_steps", cfg.optim.constant_steps, 0),
-        ("optim.decay_steps", cfg.optim.decay_steps, 0),
-        ("optim.warmup_steps", cfg.optim.warmup_steps, 0),
-        ("optim.schedule_offset", cfg.optim.schedule_offset, 0),
-        ("train.steps", cfg.train.steps, 1),
-        ("train.checkpoint_every", cfg.train.checkpoint_every, 1),
-        ("train.keep_checkpoints", cfg.train.keep_checkpoints, 1),
-        ("train.log_every", cfg.train.log_every, 1),
-        ("train.val_every", cfg.train.val_every, 1),
-        ("train.sample_every", cfg.train.sample_every, 1),
-        ("data.batch_size", cfg.data.batch_size, 1),
-        ("data.workers", cfg.data.workers, 0),
-    ):
+    counts = ("optim.n_critic", "optim.constant_steps", "optim.decay_steps", "optim.warmup_steps",
+              "optim.schedule_offset", "train.steps", "train.checkpoint_every", "train.keep_checkpoints",
+              "train.log_every", "train.val_every", "train.sample_every", "data.batch_size", "data.workers")
+    may_be_zero = {"optim.constant_steps", "optim.decay_steps", "optim.warmup_steps", "optim.schedule_offset",
+                   "data.workers"}
+    for key in counts:
+        section, name = key.split(".")
+        value, low = getattr(getattr(cfg, section), name), 0 if key in may_be_zero else 1
         if value < low:
             raise bad(key, f"= {value}: must be >= {low}")
     if not (cfg.optim.lr > 0 and math.isfinite(cfg.optim.lr)):
@@ -383,7 +387,7 @@ def generator_multiple(gen: GeneratorConfig) -> int:
     """What H and W of the generator's input must divide by (resnet: 4; mobile: 2^(levels - 1); nafnet:
     2^levels)."""
     if gen.kind == "mobile":
-        from deblur_tf.models import GENERATORS
+        from deblur_tf.models import GENERATORS  # imports Keras: only when a pipeline is checked
 
         default = inspect.signature(GENERATORS["mobile"]).parameters["widths"].default
         return 2 ** (len(gen.kwargs.get("widths", default)) - 1)

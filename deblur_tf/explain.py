@@ -15,12 +15,12 @@ Public API:
     critic_saliency(critic, images) -> (N, H, W) float32
     panel(generator, critic, batch, max_images=4) -> uint8 (rows, cols, 3)   # for TensorBoard during training
     explain_image(image01, restore, critic) -> uint8 panel                   # for `deblur-tf explain`
-    load_critic(path), find_critic(model_source) for the critic files
+
+The critic files themselves (`load_critic`, `find_critic`) belong to the model zoo (`deblur_tf.zoo`).
 """
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -29,9 +29,8 @@ import cv2
 import numpy as np
 
 from deblur_tf.errors import DeblurError
+from deblur_tf.sysinfo import tensorboard_missing
 
-CRITIC_JSON = "critic.json"
-CRITIC_FILES = ("critic.keras", "critic.weights.h5")
 TITLE_HEIGHT = 22
 COLUMNS = ("input", "restored", "critic saliency: input", "critic saliency: restored", "|restored - input|")
 
@@ -219,63 +218,6 @@ def explain_image(image01: np.ndarray, restore: Callable[[np.ndarray], np.ndarra
     return explain_batch(restored01[None] * 2.0 - 1.0, image01[None] * 2.0 - 1.0, critic)
 
 
-# ---------------------------------------------------------------------------------------------- critic files
-
-
-def load_critic(path: str | Path):
-    """A critic from a `.keras` file, or a `.weights.h5` with `critic.json` ({"kwargs": {...}}) beside it."""
-    import keras
-
-    path = Path(path)
-    if not path.is_file():
-        raise DeblurError(f"--critic {path}: no such file")
-    import deblur_tf.models as models  # registers the custom layers for .keras files
-
-    if path.name.endswith(".keras"):
-        try:
-            return keras.models.load_model(path, compile=False)
-        except Exception as exc:  # noqa: BLE001 - keras raises many types for a bad archive
-            raise DeblurError(f"--critic {path}: not a loadable .keras model ({type(exc).__name__}: {exc})") from exc
-    if path.name.endswith(".weights.h5"):
-        description = path.parent / CRITIC_JSON
-        if not description.is_file():
-            raise DeblurError(f"--critic {path}: a .weights.h5 critic needs {CRITIC_JSON} beside it "
-                              '({"kwargs": {"ndf": 64, "n_layers": 3}}) to know which critic to build')
-        try:
-            cfg = json.loads(description.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DeblurError(f"{description}: unreadable critic description ({exc})") from exc
-        try:
-            critic = models.build_critic(**cfg.get("kwargs", {}))
-        except TypeError as exc:
-            raise DeblurError(f"{description}: bad critic kwargs {cfg.get('kwargs')} ({exc})") from exc
-        from deblur_tf.zoo import load_weights_strict
-
-        try:
-            load_weights_strict(critic, path)
-        except Exception as exc:  # noqa: BLE001
-            raise DeblurError(f"--critic {path}: weights do not fit the critic described in {description} "
-                              f"({type(exc).__name__}: {exc})") from exc
-        return critic
-    raise DeblurError(f"--critic {path}: expected a .keras file or a .weights.h5 with {CRITIC_JSON} beside it")
-
-
-def find_critic(model_source: str | Path | None) -> Path | None:
-    """A critic stored with a model: `critic.keras` or `critic.weights.h5` (+ critic.json) in its folder.
-
-    `model_source` is the model's folder (shipped model, training run) or file; None when there is none.
-    """
-    if not model_source:
-        return None
-    src = Path(model_source)
-    folder = src if src.is_dir() else src.parent
-    for name in CRITIC_FILES:
-        candidate = folder / name
-        if candidate.is_file() and (name.endswith(".keras") or (folder / CRITIC_JSON).is_file()):
-            return candidate
-    return None
-
-
 # ---------------------------------------------------------------------------------------------- training hook
 
 
@@ -307,7 +249,6 @@ class ExplainCallback(_keras_callback_base()):
         self.out_dir = Path(log_dir) / "explain"
         self.max_images = int(max_images)
         self.tag = tag
-        from deblur_tf.sysinfo import tensorboard_missing
 
         missing = tensorboard_missing()
         if writer == "auto":

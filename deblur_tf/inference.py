@@ -94,15 +94,16 @@ class Deblurrer:
     """Any-size deblurring around a predict function (or a Keras model).
 
     `multiple`: H and W the network accepts must divide by it. `tile`: tile side in pixels (rounded down to the
-    multiple), or None to always run the whole image. `overlap`: pixels shared by neighbouring tiles (at
-    least). `fixed_tile`: every tile of a long enough axis is exactly `tile` (for fixed-size runtimes).
+    multiple), an (H, W) tile, or None to always run the whole image. `overlap`: pixels shared by neighbouring
+    tiles (at least). `fixed_tile`: every tile of a long enough axis is exactly `tile` (for fixed-size runtimes).
+    The project's one tiler: `deblur_tf.tflite.TFLiteRunner` and the Android app (docs/DEPLOY.md) tile this way.
     """
 
     def __init__(
         self,
         model: PredictFn | object,
         multiple: int = 4,
-        tile: int | None = 512,
+        tile: int | tuple[int, int] | None = 512,
         overlap: int = 32,
         batch_size: int = 4,
         fixed_tile: bool = False,
@@ -110,15 +111,19 @@ class Deblurrer:
         if multiple < 1:
             raise DeblurError(f"input multiple must be >= 1, got {multiple}")
         self.multiple = int(multiple)
+        self.tile_hw: tuple[int, int] | None = None
         if tile is not None:
-            given, tile = int(tile), int(tile) // self.multiple * self.multiple
-            if overlap < 0 or tile <= 2 * overlap:
-                rounded = f" ({tile} after rounding down to a multiple of {self.multiple})" if tile != given else ""
+            given = (int(tile), int(tile)) if isinstance(tile, int) else (int(tile[0]), int(tile[1]))
+            self.tile_hw = (given[0] // self.multiple * self.multiple, given[1] // self.multiple * self.multiple)
+            if overlap < 0 or min(self.tile_hw) <= 2 * overlap:
+                side, rounded_side = min(given), min(self.tile_hw)
+                rounded = f" ({rounded_side} after rounding down to a multiple of {self.multiple})" \
+                    if rounded_side != side else ""
                 raise DeblurError(
-                    f"--tile {given}{rounded} must be larger than twice the overlap ({overlap}); use a tile of at "
+                    f"--tile {side}{rounded} must be larger than twice the overlap ({overlap}); use a tile of at "
                     f"least {(2 * overlap // self.multiple + 1) * self.multiple}, or a smaller --overlap"
                 )
-        self.tile = tile
+        self.tile = None if self.tile_hw is None else self.tile_hw[0]
         self.overlap = int(overlap)
         self.batch_size = max(1, int(batch_size))
         self.fixed_tile = bool(fixed_tile)
@@ -138,16 +143,20 @@ class Deblurrer:
         return (out + 1.0) * 0.5
 
     def _tiles(self, shape: tuple[int, int]) -> Iterator[tuple[int, int, int, int]]:
-        th, ys = _axis_tiles(shape[0], self.tile, self.overlap, self.multiple, self.fixed_tile)  # type: ignore[arg-type]
-        tw, xs = _axis_tiles(shape[1], self.tile, self.overlap, self.multiple, self.fixed_tile)  # type: ignore[arg-type]
+        tile_h, tile_w = self.tile_hw  # type: ignore[misc]
+        th, ys = _axis_tiles(shape[0], tile_h, self.overlap, self.multiple, self.fixed_tile)
+        tw, xs = _axis_tiles(shape[1], tile_w, self.overlap, self.multiple, self.fixed_tile)
         for y in ys:
             for x in xs:
                 yield y, x, th, tw
 
+    def _runs_whole(self, ph: int, pw: int) -> bool:
+        return self.tile_hw is None or (ph <= self.tile_hw[0] and pw <= self.tile_hw[1])
+
     def tile_count(self, shape: tuple[int, ...]) -> int:
         """How many tiles an image of `shape` (H, W, ...) is cut into (1: it runs whole)."""
         ph, pw = (-(-int(shape[0]) // self.multiple) * self.multiple, -(-int(shape[1]) // self.multiple) * self.multiple)
-        if self.tile is None or (ph <= self.tile and pw <= self.tile):
+        if self._runs_whole(ph, pw):
             return 1
         return len(list(self._tiles((ph, pw))))
 
@@ -162,7 +171,7 @@ class Deblurrer:
             raise DeblurError(f"expected an HxWx3 RGB image, got shape {img.shape}")
         padded, (h, w) = pad_to_multiple(img, self.multiple)
         ph, pw = padded.shape[:2]
-        if self.tile is None or (ph <= self.tile and pw <= self.tile):
+        if self._runs_whole(ph, pw):
             out = self._run(padded[None])[0]
             if progress is not None:
                 progress(1)
@@ -186,9 +195,3 @@ class Deblurrer:
         out = acc / np.maximum(wsum, 1e-8)
         return np.clip(out[:h, :w], 0.0, 1.0)
 
-
-def load_model(name_or_path: str):
-    """Shortcut for `deblur_tf.zoo.load_model` (shipped name, .keras, .weights.h5, run dir, ...)."""
-    from deblur_tf.zoo import load_model as _load
-
-    return _load(name_or_path)

@@ -1,6 +1,6 @@
 """Image files in and out, with the checks that keep bad input from passing silently.
 
-Conventions (DESIGN.md): files are read with OpenCV (BGR, converted to RGB); 8- and 16-bit PNG, JPEG, BMP,
+Conventions: files are read with OpenCV (BGR, converted to RGB); 8- and 16-bit PNG, JPEG, BMP,
 TIFF and WebP; grayscale becomes 3 channels; alpha is dropped with a warning. Pixels are returned as float32
 in [0, 1] together with the file's bit depth, so a 16-bit PNG can be written back as 16-bit.
 
@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from deblur_tf.errors import DeblurError, ImageReadError, OutputExistsError
+from deblur_tf.imagemeta import ICC_FORMATS, apply_orientation, embed_icc, read_metadata
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -68,8 +69,6 @@ def decode_native(path: str | os.PathLike) -> np.ndarray:
 
 
 def _decode(path: str | os.PathLike) -> tuple[np.ndarray, ImageMeta]:
-    from deblur_tf.imagemeta import apply_orientation, read_metadata
-
     path = Path(path)
     if not path.exists():
         raise ImageReadError(f"{path}: no such file")
@@ -270,8 +269,6 @@ def write_image(
 ) -> Path:
     """Write float RGB [0, 1] (or HxW grayscale) to `path` (format from its extension), refusing to replace a
     file unasked. `icc_profile` is embedded in JPEG and PNG files (`can_embed_icc`); other formats drop it."""
-    from deblur_tf.imagemeta import embed_icc
-
     path = Path(path)
     data = encode_image(img01, path.suffix, bit_depth, jpeg_quality)
     if icc_profile and can_embed_icc(path):
@@ -281,8 +278,6 @@ def write_image(
 
 def can_embed_icc(path: str | os.PathLike) -> bool:
     """Whether `write_image` keeps an ICC profile in a file of this type (JPEG, PNG)."""
-    from deblur_tf.imagemeta import ICC_FORMATS
-
     return Path(path).suffix.lower() in ICC_FORMATS
 
 

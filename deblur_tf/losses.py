@@ -22,9 +22,8 @@ from collections.abc import Callable, Sequence
 
 from keras import ops
 
+from deblur_tf.config import GP_MODES
 from deblur_tf.errors import DeblurError
-
-GP_MODES = ("sample", "pixel")
 
 
 def _f32(x):

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from deblur_tf.errors import DeblurError
+from deblur_tf.io import load_npz
 
 LPIPS_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")
 # LPIPS's ScalingLayer: inputs in [-1, 1] are shifted and scaled to roughly ImageNet statistics.
@@ -146,7 +147,6 @@ def load_lpips_weights(weights_path: str | os.PathLike | None = None) -> dict[st
             f"{path}: LPIPS weights not found; pass the path to vgg16_imagenet_lpips.npz "
             "(or set DEBLUR_SHARED), or turn LPIPS off (--no-lpips)"
         )
-    from deblur_tf.io import load_npz
 
     weights = {k: v.astype(np.float32) for k, v in load_npz(
         path, "LPIPS weight file", "pass vgg16_imagenet_lpips.npz (or set DEBLUR_SHARED), or turn LPIPS off "
@@ -160,7 +160,7 @@ def load_lpips_weights(weights_path: str | os.PathLike | None = None) -> dict[st
 
 def _build_features(weights_path: Path):
     """The project's one VGG16 implementation (models package), with LPIPS's input scaling built in."""
-    from deblur_tf.models import build_vgg_features
+    from deblur_tf.models import build_vgg_features  # imports Keras: PSNR/SSIM need none
 
     return build_vgg_features(source="vgg16_npz", layers=LPIPS_LAYERS, weights_path=str(weights_path))
 

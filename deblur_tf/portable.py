@@ -23,6 +23,8 @@ errors); only the exported file is portable.
 
 from __future__ import annotations
 
+import re
+
 import keras
 
 from deblur_tf.errors import DeblurError
@@ -118,10 +120,22 @@ def standard_layers_model(model: keras.Model, multiple: int | None = None) -> ke
 
 def multiple_from_name(model) -> int | None:
     """The input multiple a portable model carries in its name (`..._x8`), or None."""
-    import re
-
     match = re.search(r"_x(\d+)$", str(getattr(model, "name", "")))
     return int(match.group(1)) if match else None
+
+
+def model_multiple(model, declared: int | None = None) -> int:
+    """What H and W must divide by: the largest of `declared`, the model's `CheckDivisible` layers and the
+    multiple a portable export carries in its name; 4 (the generators downsample twice by 2) when none says.
+
+    A config may say 4 while the network (e.g. the mobile U-Net, 1/8 resolution) needs 8; trusting the layers
+    keeps odd-sized images from failing inside the model.
+    """
+    found = [int(layer.multiple) for layer in getattr(model, "layers", [])
+             if type(layer).__name__ == "CheckDivisible" and hasattr(layer, "multiple")]
+    named = multiple_from_name(model)  # a portable export has no CheckDivisible: its name carries it
+    declared_ = [int(declared)] if declared is not None else []
+    return max([*declared_, *found, *([named] if named else [])], default=4)
 
 
 def custom_layers(model: keras.Model) -> list[str]:

@@ -14,8 +14,8 @@ The `.tflite` files written by `deblur_tf.export` share one contract (docs/DEPLO
   scale 1/255, zero point 0, so a camera frame's bytes go in unchanged; the output's scale/zero point are
   read from the file.
 
-`TFLiteRunner` hides those differences: it accepts [0, 1] floats of any size (tiling larger images and
-mirror-padding smaller ones) and returns [0, 1] floats.
+`TFLiteRunner` hides those differences: it accepts [0, 1] floats of any size (tiling larger images with the
+project's tiler, mirror-padding smaller ones) and returns [0, 1] floats.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from deblur_tf.errors import DeblurError
+from deblur_tf.inference import Deblurrer
+from deblur_tf.zoo import LoadedModel
 
 SIGNATURE = "serving_default"
 INPUT_NAME = "image"
@@ -55,25 +57,6 @@ def litert_version() -> str:
         return f"ai-edge-litert {version('ai-edge-litert')}"
     except Exception:  # noqa: BLE001 - metadata is best effort
         return "tflite interpreter (version unknown)"
-
-
-def _feather(n: int, overlap: int) -> np.ndarray:
-    """1-D blending weights: a linear ramp over `overlap` pixels at both ends, so seams between tiles fade."""
-    w = np.ones(n, np.float32)
-    if overlap > 0:
-        ramp = (np.arange(overlap, dtype=np.float32) + 1.0) / (overlap + 1.0)
-        w[:overlap] = np.minimum(w[:overlap], ramp)
-        w[-overlap:] = np.minimum(w[-overlap:], ramp[::-1])
-    return w
-
-
-def _starts(size: int, tile: int, overlap: int) -> list[int]:
-    if size <= tile:
-        return [0]
-    step = max(1, tile - overlap)
-    starts = list(range(0, size - tile, step))
-    starts.append(size - tile)
-    return starts
 
 
 class TFLiteRunner:
@@ -150,8 +133,9 @@ class TFLiteRunner:
     def __call__(self, img01: np.ndarray, overlap: int = 32) -> np.ndarray:
         """An (H, W, 3) image of any size, [0, 1] in and out.
 
-        The file has a fixed input size, so a larger image is cut into overlapping tiles blended with
-        linear feathering, and a smaller one is mirror-padded up to the tile and cropped back.
+        The file has a fixed input size, so a larger image is cut into tiles of exactly that size by the
+        project's tiler (`deblur_tf.inference.Deblurrer(fixed_tile=True)`, overlap at most a quarter tile), and
+        a smaller one is mirror-padded up to the tile and cropped back.
         """
         if img01.ndim != 3 or img01.shape[2] != 3:
             raise DeblurError(f"expected an (H, W, 3) image, got shape {img01.shape}")
@@ -160,26 +144,22 @@ class TFLiteRunner:
         ph, pw = max(0, th - h), max(0, tw - w)
         if ph or pw:
             img01 = np.pad(img01, ((0, ph), (0, pw), (0, 0)), mode="symmetric")
-        hh, ww = img01.shape[:2]
-        if (hh, ww) == (th, tw):
+        if img01.shape[:2] == (th, tw):
             return self.run_exact(img01)[:h, :w]
-        oh, ow = min(overlap, th // 4), min(overlap, tw // 4)
-        acc = np.zeros((hh, ww, 3), np.float32)
-        norm = np.zeros((hh, ww, 1), np.float32)
-        weight = np.outer(_feather(th, oh), _feather(tw, ow))[:, :, None]
-        for y in _starts(hh, th, oh):
-            for x in _starts(ww, tw, ow):
-                tile = self.run_exact(np.ascontiguousarray(img01[y : y + th, x : x + tw]))
-                acc[y : y + th, x : x + tw] += tile * weight
-                norm[y : y + th, x : x + tw] += weight
-        return (acc / norm)[:h, :w]
+        tiler = Deblurrer(self._predict_exact, multiple=1, tile=(th, tw), overlap=min(overlap, th // 4, tw // 4),
+                          batch_size=1, fixed_tile=True)
+        return tiler(img01)[:h, :w]
+
+    def _predict_exact(self, batch: np.ndarray) -> np.ndarray:
+        """`run_exact` as a Deblurrer predict function: NHWC [-1, 1] tiles of the file's size."""
+        return np.stack([self.run_exact((b + 1.0) * 0.5) * 2.0 - 1.0 for b in batch]).astype(np.float32)
 
 
 def load_tflite(path: str | os.PathLike, num_threads: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """The zoo loader for `.tflite` files: `predict(batch)` with batch NHWC in [-1, 1] -> NHWC in [-1, 1].
 
     The returned function carries `.runner` (the `TFLiteRunner`) and `.tile_size` (the file's fixed
-    (H, W)), so a tiling caller can use tiles the file runs without further tiling.
+    (H, W)), so a tiling caller (`deblur-tf deblur`) cuts tiles the file runs without tiling again.
     """
     runner = TFLiteRunner(path, num_threads=num_threads)
 
@@ -196,8 +176,6 @@ def load_tflite(path: str | os.PathLike, num_threads: int | None = None) -> Call
 
 def zoo_loader(path: Path):
     """`deblur_tf.zoo.LOADERS[".tflite"]`: a `.tflite` file as a `LoadedModel` (any image size, tiled)."""
-    from deblur_tf.zoo import LoadedModel
-
     predict = load_tflite(path)
     runner: TFLiteRunner = predict.runner  # type: ignore[attr-defined]
     return LoadedModel(name=Path(path).stem, predict=predict, input_multiple=1, kind="tflite", source=str(path),

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from deblur_tf.errors import DeblurError
+from deblur_tf.inference import keras_predict_fn
+from deblur_tf.io import load_npz
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 CONFIG_NAME = "config.json"
@@ -47,10 +49,8 @@ class LoadedModel:
 
 def build_generator(kind: str, **kwargs):
     """Build an untrained generator of `kind` (the models package decides what kinds exist)."""
-    try:
-        from deblur_tf.models import build_generator as _build  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise DeblurError(f"cannot build a {kind!r} generator: the models package is unavailable ({exc})") from exc
+    from deblur_tf.models import build_generator as _build  # imports Keras: deferred until a model is built
+
     try:
         return _build(kind, **kwargs)
     except (ValueError, KeyError, TypeError) as exc:
@@ -99,9 +99,6 @@ def default_model(root: Path | None = None) -> str | None:
     return models[0]["name"] if len(models) == 1 else None
 
 
-DEFAULT_MODEL: str | None = default_model()
-
-
 def save_shipped(model, out_dir: str | os.PathLike, name: str, kind: str, kwargs: dict | None = None,
                  input_multiple: int = 4, default: bool = False, card: str = "MODEL_CARD.md") -> Path:
     """Write a model in the shipped layout (the lead uses it to package trained weights)."""
@@ -115,22 +112,8 @@ def save_shipped(model, out_dir: str | os.PathLike, name: str, kind: str, kwargs
     return out
 
 
-def model_multiple(model, declared: int = 4) -> int:
-    """What H and W must divide by: the larger of the declared value and the model's `CheckDivisible` layers.
-
-    A config may say 4 while the network (e.g. the mobile U-Net, 1/8 resolution) needs 8; trusting the layers
-    keeps odd-sized images from failing inside the model.
-    """
-    from deblur_tf.portable import multiple_from_name
-
-    found = [int(layer.multiple) for layer in getattr(model, "layers", [])
-             if type(layer).__name__ == "CheckDivisible" and hasattr(layer, "multiple")]
-    named = multiple_from_name(model)  # a portable export has no CheckDivisible: its name carries it
-    return max([int(declared), *found, *([named] if named else [])])
-
-
 def _keras_loaded(model, name: str, kind: str, source: Path, multiple: int, info: dict | None = None):
-    from deblur_tf.inference import keras_predict_fn
+    from deblur_tf.portable import model_multiple  # imports Keras: deferred until a model is loaded
 
     multiple = model_multiple(model, multiple)
     return LoadedModel(name=name, predict=keras_predict_fn(model), input_multiple=int(multiple), kind=kind,
@@ -143,8 +126,6 @@ def load_zoo_dir(path: Path) -> LoadedModel:
     if not kind:
         raise DeblurError(f"{path / CONFIG_NAME}: no \"kind\"; it must name the generator to build")
     model = build_generator(kind, **cfg.get("kwargs", {}))
-    from deblur_tf.io import load_npz
-
     arrays = load_npz(path / WEIGHTS_NAME, "model weight file", "restore the model folder or re-install the package")
     weights = [arrays[k].astype(np.float32) for k in sorted(k for k in arrays if k.startswith("w"))]
     expected = [tuple(w.shape) for w in model.get_weights()]
@@ -161,10 +142,7 @@ def load_zoo_dir(path: Path) -> LoadedModel:
 
 def _import_custom_layers() -> None:
     """Register the project's serializable layers before deserialising a .keras file."""
-    try:
-        import deblur_tf.models  # noqa: F401
-    except ImportError:
-        pass
+    import deblur_tf.models  # noqa: F401  (imports Keras: deferred until a .keras file is read)
 
 
 def load_keras_file(path: Path) -> LoadedModel:
@@ -267,9 +245,69 @@ def _lazy(module: str, what: str) -> Callable[[Path], LoadedModel]:
     return loader
 
 
+# ---------------------------------------------------------------------------------------------- critics
+# A critic stored with a model (shipped models, exports, runs): the critic of training, for `deblur-tf explain`
+# and for fine-tuning (`train.init_from`).
+CRITIC_JSON = "critic.json"
+CRITIC_FILES = ("critic.keras", "critic.weights.h5")
+
+
+def load_critic(path: str | Path):
+    """A critic from a `.keras` file, or a `.weights.h5` with `critic.json` ({"kwargs": {...}}) beside it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DeblurError(f"--critic {path}: no such file")
+    # Keras and the models (which register the custom layers for .keras files): deferred until a critic is read
+    import keras
+
+    import deblur_tf.models as models
+
+    if path.name.endswith(".keras"):
+        try:
+            return keras.models.load_model(path, compile=False)
+        except Exception as exc:  # noqa: BLE001 - keras raises many types for a bad archive
+            raise DeblurError(f"--critic {path}: not a loadable .keras model ({type(exc).__name__}: {exc})") from exc
+    if path.name.endswith(".weights.h5"):
+        description = path.parent / CRITIC_JSON
+        if not description.is_file():
+            raise DeblurError(f"--critic {path}: a .weights.h5 critic needs {CRITIC_JSON} beside it "
+                              '({"kwargs": {"ndf": 64, "n_layers": 3}}) to know which critic to build')
+        try:
+            cfg = json.loads(description.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DeblurError(f"{description}: unreadable critic description ({exc})") from exc
+        try:
+            critic = models.build_critic(**cfg.get("kwargs", {}))
+        except TypeError as exc:
+            raise DeblurError(f"{description}: bad critic kwargs {cfg.get('kwargs')} ({exc})") from exc
+        try:
+            load_weights_strict(critic, path)
+        except Exception as exc:  # noqa: BLE001
+            raise DeblurError(f"--critic {path}: weights do not fit the critic described in {description} "
+                              f"({type(exc).__name__}: {exc})") from exc
+        return critic
+    raise DeblurError(f"--critic {path}: expected a .keras file or a .weights.h5 with {CRITIC_JSON} beside it")
+
+
+def find_critic(model_source: str | Path | None) -> Path | None:
+    """A critic stored with a model: `critic.keras` or `critic.weights.h5` (+ critic.json) in its folder.
+
+    `model_source` is the model's folder (shipped model, training run) or file; None when there is none.
+    """
+    if not model_source:
+        return None
+    src = Path(model_source)
+    folder = src if src.is_dir() else src.parent
+    for name in CRITIC_FILES:
+        candidate = folder / name
+        if candidate.is_file() and (name.endswith(".keras") or (folder / CRITIC_JSON).is_file()):
+            return candidate
+    return None
+
+
+
 # Loader per artifact type. Keys: file suffixes (".keras", ".weights.h5", ".tflite") and folder kinds
-# ("zoo", "run", "saved_model"); each loader takes a Path and returns a LoadedModel. `register_loader` adds or
-# replaces one (e.g. a new export format) without touching this table.
+# ("zoo", "run", "saved_model"); each loader takes a Path and returns a LoadedModel.
 LOADERS: dict[str, Callable[[Path], LoadedModel]] = {
     "zoo": load_zoo_dir,
     "run": load_run_dir,
@@ -278,10 +316,6 @@ LOADERS: dict[str, Callable[[Path], LoadedModel]] = {
     ".tflite": _lazy("deblur_tf.tflite", "TFLite"),
     "saved_model": _lazy("deblur_tf.export", "SavedModel"),
 }
-
-
-def register_loader(key: str, loader: Callable[[Path], LoadedModel]) -> None:
-    LOADERS[key] = loader
 
 
 def _artifact_key(path: Path) -> str | None:

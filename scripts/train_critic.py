@@ -23,9 +23,9 @@ import numpy as np
 from tqdm import tqdm
 
 from deblur_tf.data import SyntheticPairs
+from deblur_tf.gan import DeblurGAN
 from deblur_tf.models import build_critic
-from deblur_tf.train_loop import train_on
-from deblur_tf.training import DeblurGAN
+from deblur_tf.run import train_on
 from deblur_tf.zoo import WEIGHTS_DIR, load_model
 
 

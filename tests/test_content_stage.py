@@ -17,9 +17,9 @@ from keras import ops
 from deblur_tf.blur import REALISTIC_SHAKE, TrajectoryParams, blur_images, camera_blur, path_length
 from deblur_tf.blur.trajectory import simulate
 from deblur_tf.config import ConfigError, load_pipeline
+from deblur_tf.gan import DeblurGAN
 from deblur_tf.models import build_critic, build_generator
 from deblur_tf.schedules import WarmupCosine
-from deblur_tf.training import DeblurGAN
 
 HERE = Path(__file__).resolve().parent
 TINY_NAF = {"width": 8, "encoder_blocks": (1, 1), "middle_blocks": 1, "decoder_blocks": (1, 1)}
@@ -210,7 +210,7 @@ def test_camera_shot_noise_grows_with_the_signal():
 
 
 def test_content_pipeline_blurs_with_the_camera_model_on_device():
-    from deblur_tf.train_loop import camera_model
+    from deblur_tf.run import camera_model
 
     cfg = load_pipeline("nafnet-content")
     cam = camera_model(cfg)

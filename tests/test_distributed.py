@@ -35,7 +35,7 @@ import keras
 import numpy as np
 from deblur_tf.distributed import setup
 from deblur_tf.models import build_critic, build_generator, build_vgg_features
-from deblur_tf.training import DeblurGAN
+from deblur_tf.gan import DeblurGAN
 
 cfg = json.loads(sys.argv[1])
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from deblur_tf import classical
 from deblur_tf.blur import REALISTIC_SHAKE, per_item_generators, random_kernels
 from deblur_tf.cli import main
-from deblur_tf.cli.evaluate import EVAL_PRESETS, synthetic_samples
+from deblur_tf.evaluation import EVAL_PRESETS, synthetic_samples
 
 PRESET = EVAL_PRESETS["val-shake"]
 # sha256 of the first two val-shake images as 8-bit bytes. The set is blurred by blur_numpy (NumPy/OpenCV,

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from deblur_tf.classical import blur_fft
 from deblur_tf.cli import main
-from deblur_tf.cli.evaluate import CSV_COLUMNS
+from deblur_tf.evaluation import CSV_COLUMNS
 from deblur_tf.io import read_image, write_image
 
 

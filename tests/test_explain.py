@@ -20,8 +20,9 @@ from click.testing import CliRunner
 from scipy.ndimage import gaussian_filter
 
 from deblur_tf.errors import DeblurError
-from deblur_tf.explain import COLUMNS, TITLE_HEIGHT, critic_saliency, find_critic, load_critic, panel
+from deblur_tf.explain import COLUMNS, TITLE_HEIGHT, critic_saliency, panel
 from deblur_tf.models import build_critic
+from deblur_tf.zoo import find_critic, load_critic
 
 SEED = 0  # edge/flat ratio with this seed: 5.6 (TensorFlow), 4.4 (JAX); seeds 0-4 range 1.9-5.6
 

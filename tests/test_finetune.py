@@ -29,7 +29,7 @@ def _rows(run):
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, shared):
     """A 3-step smoke run: its generator.weights.h5 + generator.json and a checkpoint holding the critic."""
-    from deblur_tf.train_loop import prepare_run_dir, run_training
+    from deblur_tf.run import prepare_run_dir, run_training
 
     run = tmp_path_factory.mktemp("ft") / "source"
     prepare_run_dir(run, resume=False, overwrite=False)
@@ -39,7 +39,7 @@ def trained_run(tmp_path_factory, shared):
 
 def test_init_copies_generator_and_critic_of_a_run(trained_run, shared):
 
-    from deblur_tf.train_loop import build_gan, init_from_model
+    from deblur_tf.run import build_gan, init_from_model
     from deblur_tf.zoo import load_model
 
     said = []
@@ -80,7 +80,7 @@ def test_fine_tune_run_starts_where_the_source_ended(trained_run, shared, tmp_pa
 
 def test_shipped_model_with_its_critic(shared):
     from deblur_tf.config import load_pipeline
-    from deblur_tf.train_loop import build_gan, init_from_model
+    from deblur_tf.run import build_gan, init_from_model
     from deblur_tf.zoo import load_model
 
     val = shared / "data" / "sharp" / "val"
@@ -94,7 +94,7 @@ def test_shipped_model_with_its_critic(shared):
 
 
 def test_mismatched_generator_is_an_error_naming_both(shared):
-    from deblur_tf.train_loop import build_gan, init_from_model
+    from deblur_tf.run import build_gan, init_from_model
 
     gan = build_gan(_smoke(shared))  # a tiny ResNet
     with pytest.raises(DeblurError) as err:
@@ -105,7 +105,7 @@ def test_mismatched_generator_is_an_error_naming_both(shared):
 
 @pytest.mark.parametrize("other_critic", ["critic.ndf=16", "critic.n_layers=3"])
 def test_a_critic_that_does_not_fit_is_left_random_with_a_note(trained_run, shared, other_critic):
-    from deblur_tf.train_loop import build_gan, init_from_model
+    from deblur_tf.run import build_gan, init_from_model
 
     said = []
     gan = build_gan(_smoke(shared, other_critic))

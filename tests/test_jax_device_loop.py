@@ -14,7 +14,7 @@ pytestmark = pytest.mark.jax_only
 
 def _train(tmp_path, shared, name: str, device_loop: bool, steps: int = 7):
     from deblur_tf.config import load_pipeline
-    from deblur_tf.train_loop import prepare_run_dir, run_training
+    from deblur_tf.run import prepare_run_dir, run_training
 
     run = tmp_path / name
     overrides = [f"train.steps={steps}", "train.log_every=3", "train.val_every=4", "train.checkpoint_every=5",

@@ -178,9 +178,9 @@ def test_camera_jpeg_fraction_and_quality_range():
 
 
 def test_trainer_blurs_with_jpeg_on_the_device():
+    from deblur_tf.gan import DeblurGAN
     from deblur_tf.models import build_critic, build_generator
-    from deblur_tf.train_loop import camera_model
-    from deblur_tf.training import DeblurGAN
+    from deblur_tf.run.build import camera_model
 
     base = camera_model(load_pipeline("nafnet-content"))
     assert "jpeg_fraction" not in base  # off by default: the same camera dict (and draws) as before

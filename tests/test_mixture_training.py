@@ -13,8 +13,8 @@ keras = pytest.importorskip("keras")
 from keras import ops  # noqa: E402
 
 from deblur_tf.data import PairedFolder, SyntheticPairs, mix  # noqa: E402
+from deblur_tf.gan import DeblurGAN, make_optimizers  # noqa: E402
 from deblur_tf.models import build_critic, build_generator  # noqa: E402
-from deblur_tf.training import DeblurGAN, make_optimizers  # noqa: E402
 
 CROP, K = 16, 5
 

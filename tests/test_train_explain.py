@@ -3,7 +3,7 @@
 import numpy as np
 
 from deblur_tf.models import build_critic, build_generator
-from deblur_tf.train_loop import explain_to_tensorboard
+from deblur_tf.run import explain_to_tensorboard
 
 
 class FakeTB:
@@ -50,7 +50,7 @@ def test_a_broken_panel_switches_itself_off():
 
 
 def test_tensorboard_log_writes_events(tmp_path):
-    from deblur_tf.train_loop import TensorBoardLog
+    from deblur_tf.run import TensorBoardLog
 
     tb = TensorBoardLog(tmp_path / "tb", enabled=True)
     assert tb.writer is not None, "TensorFlow and tensorboard are in requirements.txt: summaries must be on"
@@ -65,8 +65,8 @@ def test_training_logs_go_on_without_tensorboard(tmp_path, monkeypatch):
 
     from deblur_tf.errors import DeblurError
     from deblur_tf.explain import ExplainCallback
+    from deblur_tf.run import TensorBoardLog
     from deblur_tf.sysinfo import tensorboard_missing
-    from deblur_tf.train_loop import TensorBoardLog
 
     monkeypatch.setitem(sys.modules, "tensorboard.summary", None)  # makes `import tensorboard.summary` fail
     assert "pip install tensorboard" in tensorboard_missing()

@@ -12,9 +12,9 @@ import pytest
 keras = pytest.importorskip("keras")
 from keras import ops  # noqa: E402
 
+from deblur_tf.gan import DeblurGAN, gradient_penalty, make_optimizers  # noqa: E402
 from deblur_tf.models import build_critic, build_generator, build_vgg_features  # noqa: E402
 from deblur_tf.schedules import ConstantThenLinearDecay  # noqa: E402
-from deblur_tf.training import DeblurGAN, gradient_penalty, make_optimizers  # noqa: E402
 
 N_CRITIC = 3  # not the default 5, so the count test sees the configured value, not a constant
 
@@ -59,7 +59,7 @@ def stepped():
 
 
 def weights_of_seed(gan):
-    from deblur_tf.train_loop import rng_variables
+    from deblur_tf.run import rng_variables
 
     return np.concatenate([np.ravel(ops.convert_to_numpy(v.value)) for v in rng_variables(gan)])
 
@@ -79,7 +79,7 @@ def test_one_step_changes_both_networks_and_losses_are_finite(stepped):
         changed = sum(not np.array_equal(a, b) for a, b in zip(before[key], after, strict=True))
         assert changed >= 0.5 * len(after), f"{model.name}: only {changed}/{len(after)} tensors changed"
     # dropout masks (the generator's seed state) and the GAN's own stream moved on
-    from deblur_tf.train_loop import rng_variables
+    from deblur_tf.run import rng_variables
 
     assert len(rng_variables(gan)) == 2  # the GAN's stream + the one dropout layer of the tiny generator
     # the random stream (blur noise, gradient-penalty alphas) moved on: the next step draws new numbers
@@ -187,7 +187,7 @@ def test_gradient_penalty_matches_finite_differences(mode):
 
 
 def test_checkpoint_restore_is_exact_and_continues_identically(stepped, tmp_path):
-    from deblur_tf.train_loop import list_checkpoints, restore_checkpoint, save_checkpoint
+    from deblur_tf.run import list_checkpoints, restore_checkpoint, save_checkpoint
 
     gan = stepped[0]
     step = as_int(gan.optimizer.iterations)
@@ -226,7 +226,7 @@ def test_checkpoint_restore_is_exact_and_continues_identically(stepped, tmp_path
 
 
 def test_checkpoints_keep_the_last_k(stepped, tmp_path):
-    from deblur_tf.train_loop import list_checkpoints, save_checkpoint
+    from deblur_tf.run import list_checkpoints, save_checkpoint
 
     for step in (1, 2, 3, 4):
         save_checkpoint(stepped[0], tmp_path, step=step, keep=2)
@@ -236,18 +236,18 @@ def test_checkpoints_keep_the_last_k(stepped, tmp_path):
 def test_a_full_disk_at_checkpoint_time_loses_nothing(stepped, tmp_path, monkeypatch):
     import errno
 
-    from deblur_tf import train_loop
     from deblur_tf.errors import DeblurError
+    from deblur_tf.run import checkpoints
 
-    train_loop.save_checkpoint(stepped[0], tmp_path, step=1, keep=2)
+    checkpoints.save_checkpoint(stepped[0], tmp_path, step=1, keep=2)
     before = (tmp_path / "checkpoints" / "step_00000001" / "optimizers.npz").read_bytes()
 
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(train_loop.np, "savez", no_space)
+    monkeypatch.setattr(checkpoints.np, "savez", no_space)
     with pytest.raises(DeblurError) as err:
-        train_loop.save_checkpoint(stepped[0], tmp_path, step=2, keep=2)
+        checkpoints.save_checkpoint(stepped[0], tmp_path, step=2, keep=2)
     msg = str(err.value)
     assert "No space left on device" in msg and "step_00000001" in msg and "--resume" in msg
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step_00000001"]  # no half checkpoint
@@ -290,7 +290,7 @@ def test_overfits_four_pairs():
 
 
 def test_mixed_bfloat16_trains_with_float32_losses_and_weights():
-    from deblur_tf.training import set_precision
+    from deblur_tf.gan import set_precision
 
     set_precision("mixed_bfloat16")
     try:

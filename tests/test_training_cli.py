@@ -146,7 +146,7 @@ def test_smoke_trains_checkpoints_and_resumes_from_the_cli(tmp_path, shared):
     assert out.shape == (1, 32, 32, 3) and np.isfinite(out).all()
 
     # nothing left to do: a further --resume says so and trains nothing
-    from deblur_tf.train_loop import resolve_run_config, run_training
+    from deblur_tf.run import resolve_run_config, run_training
 
     said = []
     summary = run_training(resolve_run_config(run, None, (), resume=True), run, resume=True, echo=said.append)
@@ -166,7 +166,7 @@ def test_refuses_a_non_empty_run_dir(tmp_path):
 
 
 def test_overwrite_removes_only_run_files(tmp_path):
-    from deblur_tf.train_loop import prepare_run_dir
+    from deblur_tf.run import prepare_run_dir
 
     run = tmp_path / "run"
     (run / "checkpoints" / "step_00000001").mkdir(parents=True)
@@ -228,7 +228,7 @@ def test_dry_run_needs_no_run_dir_but_training_does(tmp_path, monkeypatch):
 
 def test_first_ctrl_c_asks_to_stop_second_aborts():
     """The flag the loop checks after every step (a checkpoint is then saved); a second Ctrl-C raises."""
-    from deblur_tf.train_loop import _StopFlag
+    from deblur_tf.run.loop import _StopFlag
 
     with _StopFlag() as stop:
         os.kill(os.getpid(), signal.SIGINT)

@@ -169,14 +169,8 @@ def random_kernel_bank(
     return kernels, info
 
 
-def random_kernels(
-    n: int,
-    size: int | None = 31,
-    rng: RngLike = None,
-    params: TrajectoryParams | None = None,
-    exposure: float | None = None,
-    fit: str = "shrink",
-) -> np.ndarray:
+def random_kernels(n: int, size: int | None = 31, rng: RngLike = None, params: TrajectoryParams | None = None,
+                   exposure: float | None = None, fit: str = "shrink") -> np.ndarray:
     """`n` random camera-shake kernels, float32 (n, size, size): each non-negative, sums to 1, centred.
 
     `rng`: Generator, int seed (deterministic), None, or a sequence of n Generators (see
@@ -223,11 +217,10 @@ def kernel_extent(kernels: np.ndarray, threshold: float = EXTENT_THRESHOLD) -> n
     bilinear halo a trajectory's ends leave. A delta is 1 px; a 10 px horizontal line about 11 px.
     """
     k = np.asarray(kernels, np.float64)
-    single = k.ndim == 2
-    if single:
-        k = k[None]
-    if k.ndim != 3:
+    if k.ndim not in (2, 3):
         raise ValueError(f"kernels must have shape (k, k) or (n, k, k), got {k.shape}")
+    single = k.ndim == 2
+    k = k[None] if single else k
     peak = k.max(axis=(1, 2), keepdims=True)
     on = k >= threshold * np.where(peak > 0, peak, np.inf)
     rows, cols = on.any(axis=2), on.any(axis=1)

@@ -15,6 +15,16 @@ import click
 import numpy as np
 
 from deblur_tf.errors import DeblurError, ImageReadError, OutputExistsError
+from deblur_tf.inference import Deblurrer
+from deblur_tf.io import (
+    can_embed_icc,
+    check_writable,
+    iter_images,
+    read_image_meta,
+    to_grayscale,
+    write_image,
+)
+from deblur_tf.zoo import default_model, list_models, load_model
 
 FORMATS = ("png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp")
 
@@ -22,8 +32,6 @@ FORMATS = ("png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp")
 def plan_outputs(inputs: tuple[str, ...], out_dir: Path, fmt: str | None, side_by_side: bool = False
                  ) -> list[tuple[Path, Path, Path | None]]:
     """(input, output, comparison output or None) for every image: folders mirror their relative paths."""
-    from deblur_tf.io import iter_images
-
     plan: list[tuple[Path, Path, Path | None]] = []
     claimed: dict[Path, Path] = {}
     planned: set[Path] = set()
@@ -102,10 +110,6 @@ def deblur(inputs, out_dir, model_name, fmt, quality, tile, overlap, batch_size,
     """
     from tqdm import tqdm
 
-    from deblur_tf.inference import Deblurrer
-    from deblur_tf.io import can_embed_icc, check_writable, read_image_meta, to_grayscale, write_image
-    from deblur_tf.zoo import load_model
-
     check_writable(out_dir)
     plan = plan_outputs(tuple(inputs), out_dir, fmt, side_by_side)
     if not overwrite:
@@ -117,8 +121,12 @@ def deblur(inputs, out_dir, model_name, fmt, quality, tile, overlap, batch_size,
     loaded = load_model(model_name)
     if runtime == "tflite" and loaded.kind != "tflite":
         loaded = _as_tflite(loaded, tile)
-    runner = Deblurrer(loaded.predict, multiple=loaded.input_multiple, tile=tile or None, overlap=overlap,
-                       batch_size=batch_size, fixed_tile=runtime == "tflite")
+    tiles, fixed = tile or None, runtime == "tflite"
+    file_tile = getattr(loaded.predict, "tile_size", None)
+    if file_tile is not None:  # a .tflite file runs one input size: tile at it once (it would tile again inside)
+        tiles, fixed, overlap = tuple(file_tile), True, min(overlap, file_tile[0] // 4, file_tile[1] // 4)
+    runner = Deblurrer(loaded.predict, multiple=loaded.input_multiple, tile=tiles, overlap=overlap,
+                       batch_size=batch_size, fixed_tile=fixed)
     failed: list[str] = []
     t0 = time.perf_counter()
     pixels = 0
@@ -171,8 +179,7 @@ def _as_tflite(loaded, tile: int):
     import dataclasses
 
     from deblur_tf.cli._quiet import quiet_native_stderr
-    from deblur_tf.export import cached_tflite
-    from deblur_tf.zoo import load_model
+    from deblur_tf.export import cached_tflite  # TensorFlow: only for --runtime tflite
 
     if loaded.keras_model is None:
         raise DeblurError(f"--runtime tflite converts a Keras model; {loaded.source} is a {loaded.kind} artifact "
@@ -195,8 +202,6 @@ def _as_tflite(loaded, tile: int):
 @click.command("models")
 def models() -> None:
     """List the shipped models (name, generator kind, parameters; * marks the default)."""
-    from deblur_tf.zoo import default_model, list_models
-
     rows = list_models()
     if not rows:
         click.echo("no shipped models installed (deblur_tf/weights/ is empty); pass --model PATH to deblur with "

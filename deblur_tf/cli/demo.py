@@ -26,6 +26,7 @@ from pathlib import Path
 import click
 
 from deblur_tf.errors import DeblurError, OutputExistsError
+from deblur_tf.zoo import load_model
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "export" / "web"
 MIME_TYPES = {
@@ -75,8 +76,6 @@ def model_to_tflite(model: str | None, size: tuple[int, int], out_dir: Path, fmt
     fp16 weights by default: half the download (the paper's generator is 45 MB in fp32), float32 I/O and
     compute, and outputs within a fraction of an 8-bit level of fp32 (docs/DEPLOY.md).
     """
-    from deblur_tf.zoo import load_model
-
     if model is not None and str(model).lower().endswith(".tflite"):
         return _check_tflite(Path(model)), Path(model).stem
     loaded = load_model(model)
@@ -87,7 +86,7 @@ def model_to_tflite(model: str | None, size: tuple[int, int], out_dir: Path, fmt
     if keras.backend.backend() != "tensorflow":
         raise DeblurError("converting a model to TFLite needs the TensorFlow backend: run with "
                           "KERAS_BACKEND=tensorflow, or pass an exported file with --tflite")
-    from deblur_tf.export import convert_tflite, tflite_filename
+    from deblur_tf.export import convert_tflite, tflite_filename  # TensorFlow: only when converting
 
     path = out_dir / tflite_filename(loaded.name, size, fmt)
     click.echo(f"converting {loaded.name} to {path.name} ...", err=True)

@@ -14,6 +14,10 @@ from pathlib import Path
 import click
 
 from deblur_tf.errors import DeblurError, OutputExistsError
+from deblur_tf.explain import explain_image
+from deblur_tf.inference import Deblurrer
+from deblur_tf.io import check_writable, read_image, write_image
+from deblur_tf.zoo import find_critic, load_critic, load_model
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,18 +48,12 @@ def explain(image: Path, model: str | None, critic_path: Path | None, out: Path,
         raise DeblurError(f"--out {out}: the panel is written as PNG; use a .png name")
     if out.exists() and not overwrite:
         raise OutputExistsError(f"--out {out}: already exists; pass --overwrite to replace it")
-    from deblur_tf.io import check_writable
 
     check_writable(out.parent, "--out folder")
     if max_side < 0:
         raise DeblurError(f"--max-side {max_side}: use a positive number of pixels, or 0 for full size")
-    from deblur_tf.io import read_image
 
     img01, _ = read_image(image)
-
-    from deblur_tf.explain import explain_image, find_critic, load_critic
-    from deblur_tf.inference import Deblurrer
-    from deblur_tf.zoo import load_model
 
     loaded = load_model(model)
     if critic_path is None:
@@ -79,8 +77,6 @@ def explain(image: Path, model: str | None, critic_path: Path | None, out: Path,
 
     restore = Deblurrer(loaded.predict, multiple=loaded.input_multiple)
     panel = explain_image(img01, restore, critic)
-
-    from deblur_tf.io import write_image
 
     write_image(out, panel.astype("float32") / 255.0, bit_depth=8, overwrite=overwrite)
     click.echo(f"wrote {out} ({panel.shape[1]}x{panel.shape[0]}; model {loaded.name}, critic {critic_path})")

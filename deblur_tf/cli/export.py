@@ -6,7 +6,9 @@ import re
 
 import click
 
-from deblur_tf.errors import DeblurError
+from deblur_tf.errors import DeblurError, OutputExistsError
+from deblur_tf.io import check_writable
+from deblur_tf.zoo import load_model
 
 FORMAT_CHOICES = ("keras", "savedmodel", "tflite-fp32", "tflite-fp16", "tflite-int8-dynamic", "tflite-int8")
 
@@ -80,9 +82,7 @@ def export(model_name, out_dir, formats, android_dir, android_format, android_ov
       deblur-tf export --model deblurgan --out dist --input-size 256x256 --input-size 720x1280
       deblur-tf export --android export/android/app/src/main/assets      # default model, fp16, 256x256 tiles
     """
-    from deblur_tf.export import export_all, parse_size, write_android_assets
-    from deblur_tf.io import check_writable
-    from deblur_tf.zoo import load_model
+    from deblur_tf.export import export_all, parse_size, write_android_assets  # TensorFlow: only when run
 
     if out_dir is None and android_dir is None:
         raise DeblurError("--out: required (or --android FOLDER, which then holds everything)")
@@ -117,7 +117,6 @@ def _clear_android_dir(android_dir, name: str, size: tuple[int, int], fmt: str, 
     with it, remove the old contract first, so a failed export leaves the app no contract for another file."""
     from pathlib import Path
 
-    from deblur_tf.errors import OutputExistsError
     from deblur_tf.export import ANDROID_CONTRACT_NAME, tflite_filename
 
     contract = Path(android_dir) / ANDROID_CONTRACT_NAME

@@ -10,15 +10,36 @@ filter with the known PSF) and anyone can regenerate or audit the set.
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
+import dataclasses
+import io
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 import numpy as np
 
+from deblur_tf.blur import (
+    SHAKE_PRESETS,
+    TrajectoryParams,
+    blur_numpy,
+    kernel_extent,
+    kernel_to_image,
+    per_item_generators,
+    random_kernel_bank,
+    random_kernels,
+)
 from deblur_tf.errors import DeblurError, ImageReadError, OutputExistsError
+from deblur_tf.io import (
+    check_writable,
+    ensure_dir,
+    is_image_path,
+    iter_images,
+    read_image,
+    write_bytes_atomic,
+    write_image,
+)
+from deblur_tf.synthset import image_entry, new_manifest, write_manifest
 
 KERNEL_CHUNK = 128  # trajectories simulated per vectorised pass (memory ~ 100 MB at the default 2000 steps)
 
@@ -36,8 +57,6 @@ def _exposure_option(value: str) -> float | None:
 
 
 def _trajectory_params(iters: int, max_len: float, expl: float | None):
-    from deblur_tf.blur import TrajectoryParams
-
     try:
         return TrajectoryParams(iters=iters, max_len=max_len, expl=expl)
     except ValueError as exc:
@@ -56,8 +75,6 @@ def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
 
 def _plan(sharp_dir: Path, out_dir: Path) -> list[tuple[int, Path, Path]]:
     """(index, source, relative name) for every image under SHARP_DIR, sorted; OUT_DIR is never an input."""
-    from deblur_tf.io import iter_images
-
     src_root, out_root = sharp_dir.resolve(), out_dir.resolve()
     if src_root == out_root:
         raise DeblurError(f"{out_dir}: OUT_DIR must differ from SHARP_DIR")
@@ -72,8 +89,6 @@ def _plan(sharp_dir: Path, out_dir: Path) -> list[tuple[int, Path, Path]]:
 
 def _non_images(sharp_dir: Path, out_dir: Path) -> list[str]:
     """Files under SHARP_DIR that are not images by extension: not inputs, but listed so nothing vanishes silently."""
-    from deblur_tf.io import is_image_path
-
     out_root = out_dir.resolve()
     return sorted(
         p.relative_to(sharp_dir).as_posix()
@@ -90,15 +105,7 @@ def _kernel_names(rels: list[Path]) -> dict[Path, Path]:
     return {r: (r.with_suffix("") if stems[r.with_suffix("")] == 1 else r) for r in rels}
 
 
-def _atomic_json(path: Path, obj: dict) -> None:
-    from deblur_tf.io import write_bytes_atomic
-
-    write_bytes_atomic(path, (json.dumps(obj, indent=1) + "\n").encode(), overwrite=True)
-
-
 def _npy_bytes(arr: np.ndarray) -> bytes:
-    import io
-
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=False)
     return buf.getvalue()
@@ -150,54 +157,28 @@ def synth(sharp_dir: Path, out_dir: Path, seed: int, kernel_size: int, max_len: 
     """
     from tqdm import tqdm
 
-    from deblur_tf import __version__
-    from deblur_tf.blur import blur_numpy, kernel_to_image, per_item_generators, random_kernel_bank
-    from deblur_tf.io import read_image, write_bytes_atomic, write_image
-
     exp_value = _exposure_option(exposure)
     params = _trajectory_params(iters, max_len, expl)
     plan = _plan(sharp_dir, out_dir)
     _check_out_dir(out_dir, overwrite)
-    from deblur_tf.io import check_writable, ensure_dir
-
     check_writable(out_dir)
     total_found = len(plan)
     ignored = _non_images(sharp_dir, out_dir)
     if limit is not None:
         plan = plan[:limit]
     kernel_names = _kernel_names([rel for _, _, rel in plan])
-
-    manifest: dict = {
-        "tool": "deblur-tf synth",
-        "version": __version__,
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "source": str(sharp_dir.resolve()),
-        "seed": seed,
-        "randomness": "image i (its index in the sorted list of SHARP_DIR) uses numpy default_rng([seed, i]) "
-                      "for its kernel and default_rng([seed, i, 1]) for its noise",
-        "params": {
-            "kernel_size": kernel_size,
-            "trajectory": params.to_dict(),
-            "exposure": "random from [0.1, 0.5, 1.0]" if exp_value is None else exp_value,
-            "fit": fit,
-            "gamma": gamma,
-            "noise_std": noise_std,
-            "jpeg_quality": jpeg_quality,
-            "limit": limit,
-            "on_error": on_error,
-        },
-        "convention": "blur = deblur_tf.blur.blur_numpy(sharp, kernel, gamma=gamma, noise_std=noise_std): "
-                      "convolution anchored at pixel (k//2, k//2), reflect-101 borders, kernel sums to 1",
-        "images_found": total_found,
-        "ignored_non_images": ignored,
-        "complete": False,
-        "images": [],
-        "skipped": [],
-    }
-
-    def record_skip(rel: Path, src: Path, reason: str) -> None:
-        manifest["skipped"].append({"name": rel.as_posix(), "path": str(src), "reason": reason})
-
+    manifest = new_manifest(sharp_dir, seed, {
+        "kernel_size": kernel_size,
+        "trajectory": params.to_dict(),
+        "exposure": "random from [0.1, 0.5, 1.0]" if exp_value is None else exp_value,
+        "fit": fit,
+        "gamma": gamma,
+        "noise_std": noise_std,
+        "jpeg_quality": jpeg_quality,
+        "limit": limit,
+        "on_error": on_error,
+    }, total_found, ignored)
+    pair = _PairWriter(out_dir, seed, kernel_size, gamma, noise_std, jpeg_quality, overwrite, kernel_names)
     bar = tqdm(total=len(plan), desc="synth", unit="img", disable=None)
     try:
         for start in range(0, len(plan), KERNEL_CHUNK):
@@ -207,48 +188,14 @@ def synth(sharp_dir: Path, out_dir: Path, seed: int, kernel_size: int, max_len: 
                 params=params, exposure=exp_value, fit=fit,
             )
             for j, (index, src, rel) in enumerate(chunk):
-                kernel = kernels[j]
                 try:
-                    sharp, depth = read_image(src)
-                    h, w = sharp.shape[:2]
-                    if min(h, w) <= kernel_size // 2:
-                        raise ImageReadError(
-                            f"{src}: {w}x{h} pixels is too small for a {kernel_size}x{kernel_size} kernel; "
-                            "use a smaller --kernel-size or drop the image"
-                        )
+                    manifest["images"].append(pair.write(index, src, rel, kernels[j],
+                                                         {k: info[k][j] for k in DRAWN}))
                 except ImageReadError as exc:
                     if on_error == "fail":
                         raise DeblurError(f"{exc} (pass --on-error skip to record it and go on)") from exc
-                    record_skip(rel, src, str(exc))
+                    manifest["skipped"].append({"name": rel.as_posix(), "path": str(src), "reason": str(exc)})
                     bar.write(f"skipped: {exc}")
-                    bar.update(1)
-                    continue
-                blurred = blur_numpy(sharp, kernel, gamma=gamma, noise_std=noise_std,
-                                     seed=np.random.default_rng([seed, index, 1]))
-                blur_path, sharp_path = out_dir / "blur" / rel, out_dir / "sharp" / rel
-                kbase = out_dir / "kernels" / kernel_names[rel]
-                k_png, k_npy = kbase.parent / (kbase.name + ".png"), kbase.parent / (kbase.name + ".npy")
-                write_image(blur_path, blurred, bit_depth=depth, overwrite=overwrite, jpeg_quality=jpeg_quality)
-                write_bytes_atomic(sharp_path, src.read_bytes(), overwrite=overwrite)
-                write_image(k_png, kernel_to_image(kernel), bit_depth=8, overwrite=overwrite)
-                write_bytes_atomic(k_npy, _npy_bytes(kernel), overwrite=overwrite)
-                manifest["images"].append({
-                    "name": rel.as_posix(),
-                    "index": index,
-                    "blur": blur_path.relative_to(out_dir).as_posix(),
-                    "sharp": sharp_path.relative_to(out_dir).as_posix(),
-                    "kernel_npy": k_npy.relative_to(out_dir).as_posix(),
-                    "kernel_png": k_png.relative_to(out_dir).as_posix(),
-                    "width": w,
-                    "height": h,
-                    "bit_depth": depth,
-                    "exposure": float(info["exposure"][j]),
-                    "expl": float(info["expl"][j]),
-                    "centripetal": float(info["centripetal"][j]),
-                    "gaussian_shake": float(info["gaussian_shake"][j]),
-                    "prob_big_shake": float(info["prob_big_shake"][j]),
-                    "shrink": float(info["shrink"][j]),
-                })
                 bar.update(1)
         manifest["complete"] = True
     except DeblurError as exc:
@@ -260,11 +207,48 @@ def synth(sharp_dir: Path, out_dir: Path, seed: int, kernel_size: int, max_len: 
         # none leaves nothing, not an empty folder with a manifest that blocks the corrected re-run
         if manifest["complete"] or manifest["images"] or manifest["skipped"]:
             ensure_dir(out_dir)
-            _atomic_json(out_dir / "manifest.json", manifest)
+            write_manifest(out_dir, manifest)
     n_ok, n_skip = len(manifest["images"]), len(manifest["skipped"])
     click.echo(f"wrote {n_ok} blur/sharp pair(s) to {out_dir}"
                + (f"; skipped {n_skip} (listed in manifest.json)" if n_skip else "")
                + (f"; ignored {len(ignored)} non-image file(s) (listed in manifest.json)" if ignored else ""))
+
+
+DRAWN = ("exposure", "expl", "centripetal", "gaussian_shake", "prob_big_shake", "shrink")  # per kernel, recorded
+
+
+@dataclass
+class _PairWriter:
+    """Writes one blur/sharp pair and its kernel files; returns its manifest entry."""
+
+    out_dir: Path
+    seed: int
+    kernel_size: int
+    gamma: float
+    noise_std: float
+    jpeg_quality: int
+    overwrite: bool
+    kernel_names: dict[Path, Path]
+
+    def write(self, index: int, src: Path, rel: Path, kernel: np.ndarray, drawn: dict[str, float]) -> dict:
+        """Raises ImageReadError for an unreadable image or one too small for the kernel."""
+        sharp, depth = read_image(src)
+        h, w = sharp.shape[:2]
+        if min(h, w) <= self.kernel_size // 2:
+            raise ImageReadError(
+                f"{src}: {w}x{h} pixels is too small for a {self.kernel_size}x{self.kernel_size} kernel; "
+                "use a smaller --kernel-size or drop the image"
+            )
+        blurred = blur_numpy(sharp, kernel, gamma=self.gamma, noise_std=self.noise_std,
+                             seed=np.random.default_rng([self.seed, index, 1]))
+        kbase = self.out_dir / "kernels" / self.kernel_names[rel]
+        paths = {"blur": self.out_dir / "blur" / rel, "sharp": self.out_dir / "sharp" / rel,
+                 "kernel_png": kbase.parent / (kbase.name + ".png"), "kernel_npy": kbase.parent / (kbase.name + ".npy")}
+        write_image(paths["blur"], blurred, bit_depth=depth, overwrite=self.overwrite, jpeg_quality=self.jpeg_quality)
+        write_bytes_atomic(paths["sharp"], src.read_bytes(), overwrite=self.overwrite)
+        write_image(paths["kernel_png"], kernel_to_image(kernel), bit_depth=8, overwrite=self.overwrite)
+        write_bytes_atomic(paths["kernel_npy"], _npy_bytes(kernel), overwrite=self.overwrite)
+        return image_entry(self.out_dir, rel, index, paths, (h, w), depth, drawn)
 
 
 SHAKE_SIZES = {"boracchi": 31, "realistic": 63}  # the window each preset is rasterised on in training
@@ -323,17 +307,6 @@ def kernels(out_png: Path | None, count: int, seed: int, shake: str, size: int |
       deblur-tf kernels sheet.png --n 25 --seed 3 --size 45
       deblur-tf kernels --shake realistic --stats 2000
     """
-    import dataclasses
-
-    from deblur_tf.blur import (
-        SHAKE_PRESETS,
-        kernel_extent,
-        kernel_to_image,
-        per_item_generators,
-        random_kernels,
-    )
-    from deblur_tf.io import check_writable, write_image
-
     if out_png is None and stats_n is None:
         raise DeblurError("give OUT_PNG (a kernel sheet) and/or --stats N (the extent distribution)")
     if out_png is not None and out_png.exists() and not overwrite:

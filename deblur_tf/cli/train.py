@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from deblur_tf.errors import DeblurError
+
 
 def _count(model) -> int:
     import numpy as np
@@ -23,7 +25,7 @@ def dry_run_report(cfg) -> tuple[str, bool]:
     """Parameter counts, the data it would read and the resolved config; nothing is trained or written."""
     import numpy as np
 
-    from deblur_tf.train_loop import build_networks
+    from deblur_tf.run import build_networks  # Keras (and TensorFlow under it): only when a command runs
 
     generator, critic, features = build_networks(cfg, pretrained_vgg=False)
     lines = [
@@ -37,8 +39,7 @@ def dry_run_report(cfg) -> tuple[str, bool]:
                      f"{frozen:,} frozen parameters")
     import keras
 
-    from deblur_tf.errors import DeblurError
-    from deblur_tf.train_loop import build_data
+    from deblur_tf.run import build_data
 
     ok = True
     try:  # finds missing folders, unreadable or too small images now, not an hour into a GPU lease
@@ -60,7 +61,7 @@ def _remove_unfinished_run(run_dir: Path, created: bool) -> None:
     """
     import shutil
 
-    from deblur_tf.train_loop import RUN_FILES, list_checkpoints
+    from deblur_tf.run import RUN_FILES, list_checkpoints
 
     if list_checkpoints(run_dir):
         return
@@ -119,7 +120,7 @@ def train(pipeline, out, resume, steps, overrides, init_from, dry_run, overwrite
     Ctrl-C finishes the current step, saves a checkpoint and exits (status 130); --resume continues exactly
     (same weights, optimizer state, step and data stream).
     """
-    from deblur_tf.train_loop import (
+    from deblur_tf.run import (
         enable_jax_compile_cache,
         prepare_run_dir,
         resolve_run_config,

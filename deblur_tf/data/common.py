@@ -3,7 +3,7 @@ decoding and caching, augmentation parameters and seeds.
 
 Why one shared core instead of two pipelines: the GPU machine has JAX but no TensorFlow, and a fixed
 evaluation set must be the same pixels whichever backend reads it. So files are decoded once with OpenCV
-(the project's reader, DESIGN.md: it also catches truncated JPEG/PNG files that decoders pad silently and
+(the project's reader: it also catches truncated JPEG/PNG files that decoders pad silently and
 reads TIFF, which tf.io cannot), and every random decision (shuffle order, crop offsets, flips, rotations,
 kernels, noise) is drawn with numpy from a generator keyed on ``(seed, purpose, epoch, step)``. A batch is
 then a pure function of those keys, which makes the two paths agree bit for bit, lets any number of
@@ -112,19 +112,30 @@ def _by_stem(folder: Path, files: list[Path], problems: Problems) -> dict[str, P
     return out
 
 
+def is_paired_set(root: str | os.PathLike) -> bool:
+    """Whether `root` is laid out as a paired set (blur/ or sharp/ inside it, or inside its scene folders)."""
+    root = Path(root)
+    return root.is_dir() and bool(pair_scenes(root))
+
+
+def pair_scenes(root: Path) -> list[Path]:
+    """The folders of a paired set that hold blur/ and sharp/: `root` itself, or its scene folders (GoPro)."""
+    if (root / "blur").is_dir() or (root / "sharp").is_dir():
+        return [root]
+    return sorted(d for d in root.iterdir() if d.is_dir() and ((d / "blur").is_dir() or (d / "sharp").is_dir()))
+
+
 def discover_pairs(root: str | os.PathLike, problems: Problems) -> list[tuple[str, Path, Path]]:
     """Find `<root>/[<scene>/]blur/X` <-> `sharp/X` pairs as (key, blur_path, sharp_path), sorted by key.
 
-    Files pair by relative name without extension, so `blur/a.png` may pair with `sharp/a.jpg`. Missing
-    counterparts and duplicate names go to `problems`; a root that holds no pair at all raises at once.
+    The project's one pairing rule (training, `evaluate --pairs`, export's test images): files pair by
+    relative name without extension, so `blur/a.png` pairs with `sharp/a.jpg`. Missing counterparts and
+    duplicate names go to `problems`; a root that holds no pair at all raises at once.
     """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: no such folder; expected a paired set with blur/ and sharp/ inside")
-    if (root / "blur").is_dir() or (root / "sharp").is_dir():
-        scenes = [root]
-    else:
-        scenes = sorted(d for d in root.iterdir() if d.is_dir() and ((d / "blur").is_dir() or (d / "sharp").is_dir()))
+    scenes = pair_scenes(root)
     if not scenes:
         raise DatasetError(
             f"{root}: no blur/ and sharp/ folders found (expected {root}/blur/X and {root}/sharp/X, "
@@ -484,7 +495,7 @@ class BatchSource:
 
         repeat=None: infinite for training sets (pass `steps_per_epoch` to fit), one pass for fixed sets.
         """
-        from deblur_tf.data.tfdata import to_tf_dataset
+        from deblur_tf.data.tfdata import to_tf_dataset  # TensorFlow: only for tf.data users
 
         return to_tf_dataset(self, repeat=repeat, epoch=epoch)
 

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from deblur_tf.blur import random_kernels
+from deblur_tf.blur.ops import blur_numpy
 from deblur_tf.data.common import (
     _BANK,
     _CROP,
@@ -51,6 +53,17 @@ from deblur_tf.data.common import (
 )
 
 log = logging.getLogger("deblur_tf.data")
+
+
+def _keep_usable(problems: Problems, what: str, skip_bad: bool, keep: list[int], stores: Sequence[ImageStore],
+                 none_left: str) -> np.ndarray:
+    """Report the bad files found (an error, or a log line each with skip_bad), then free what is not kept."""
+    problems.report(what, skip_bad, "Fix or remove these files")
+    if not keep:
+        raise DatasetError(f"{none_left} left after skipping bad files")
+    for store in stores:
+        _release_unused(store, keep)
+    return np.asarray(keep)
 
 
 def _release_unused(store: ImageStore, keep: list[int]) -> None:
@@ -131,12 +144,9 @@ class PairedFolder(BatchSource):
             if _too_small_for_crop(problems, bpath, bh, bw, crop, load_size, "pair"):
                 continue
             keep.append(i)
-        problems.report(f"paired set {self.root}", skip_bad, "Fix or remove these files")
-        if not keep:
-            raise DatasetError(f"{self.root}: no usable blur/sharp pair left after skipping bad files")
-        _release_unused(blur, keep)
-        _release_unused(sharp, keep)
-        self._blur, self._sharp, self._keep = blur, sharp, np.asarray(keep)
+        self._keep = _keep_usable(problems, f"paired set {self.root}", skip_bad, keep, (blur, sharp),
+                                  f"{self.root}: no usable blur/sharp pair")
+        self._blur, self._sharp = blur, sharp
         self.keys = [pairs[i][0] for i in keep]
         self.pairs = [(pairs[i][1], pairs[i][2]) for i in keep]
         if crop is None and batch_size > 1 and len({blur.shapes[i] for i in keep}) > 1:
@@ -241,11 +251,9 @@ class SyntheticPairs(BatchSource):
             if _too_small_for_crop(problems, p, h, w, crop, load_size, "file"):
                 continue
             keep.append(i)
-        problems.report(f"sharp set {self.sharp_dir}", skip_bad, "Fix or remove these files")
-        if not keep:
-            raise DatasetError(f"{self.sharp_dir}: no usable sharp image left after skipping bad files")
-        _release_unused(store, keep)
-        self._store, self._keep = store, np.asarray(keep)
+        self._keep = _keep_usable(problems, f"sharp set {self.sharp_dir}", skip_bad, keep, (store,),
+                                  f"{self.sharp_dir}: no usable sharp image")
+        self._store = store
         self.files = [files[i] for i in keep]
         n = len(keep)
         if crop is None and batch_size > 1 and len({store.shapes[i] for i in keep}) > 1:
@@ -278,8 +286,6 @@ class SyntheticPairs(BatchSource):
                 f"kernel_bank={self.kernel_bank}, noise_std={self.noise_range}, seed={self.seed})")
 
     def _draw_kernels(self, n: int, rng: np.random.Generator | list[np.random.Generator]) -> np.ndarray:
-        from deblur_tf.blur import random_kernels
-
         kw = {} if self.trajectory is None else {"params": self.trajectory}
         k = np.asarray(random_kernels(n, size=self.kernel_size, rng=rng, **kw), np.float32)
         if k.shape != (n, self.kernel_size, self.kernel_size):
@@ -348,76 +354,24 @@ class SyntheticPairs(BatchSource):
 BLUR_METHODS = ("fft", "numpy", "keras")
 
 
-def host_fft_blur(images01: np.ndarray, kernels: np.ndarray, gamma: float | None) -> np.ndarray:
-    """`blur_images`' camera model (gamma-aware, reflect-101 borders, kernel anchored at k // 2) by real FFTs
-    in numpy/scipy, unclipped and without noise.
-
-    Why a third implementation next to `blur_images` (Keras) and `blur_numpy` (OpenCV): on a CPU, a 31x31
-    kernel makes OpenCV's direct filter2D cost ~40 ms per 256x256 crop and the Keras FFT ~50 ms, while a
-    batched scipy rfft2 needs ~15 ms, which is what the mixture's host blur runs on. Tests hold it to
-    `blur_numpy` within 1e-5, except in near-black pixels where y ** (1 / gamma) amplifies float32 FFT
-    rounding to ~5e-5 (1/80 of an 8-bit level).
-    """
-    try:  # scipy keeps float32 and picks fast FFT sizes; jax depends on it, so the GPU machine has it
-        from scipy import fft as sfft
-
-        fast_len = sfft.next_fast_len
-    except ImportError:  # pragma: no cover - numpy's FFT (float64, slower) gives the same result
-        sfft = np.fft
-
-        def fast_len(n: int, real: bool = True) -> int:
-            return n
-
-    x = np.asarray(images01, np.float32)
-    k = np.asarray(kernels, np.float32)
-    if k.ndim == 2:
-        k = np.broadcast_to(k, (x.shape[0], *k.shape))
-    kh, kw = k.shape[1:]
-    use_gamma = gamma is not None and float(gamma) != 1.0
-    if use_gamma:
-        x = _pow(np.maximum(x, 0.0), float(gamma))
-    pads = ((0, 0), (kh - 1 - kh // 2, kh // 2), (kw - 1 - kw // 2, kw // 2), (0, 0))
-    xp = np.pad(x, pads, mode="reflect")  # numpy "reflect" is reflect-101, as blur_images pads
-    hp, wp = xp.shape[1:3]
-    shape = (fast_len(hp, real=True), fast_len(wp, real=True))
-    spec = sfft.rfft2(xp, s=shape, axes=(1, 2))
-    spec *= sfft.rfft2(k, s=shape, axes=(1, 2))[..., None]
-    # circular convolution; rows/cols from k - 1 on never wrap, so they equal the linear convolution
-    y = np.ascontiguousarray(sfft.irfft2(spec, s=shape, axes=(1, 2))[:, kh - 1 : hp, kw - 1 : wp], np.float32)
-    if use_gamma:
-        y = _pow(np.maximum(y, 0.0, out=y), 1.0 / float(gamma))
-    return y
-
-
-def _pow(a: np.ndarray, p: float) -> np.ndarray:
-    """a ** p for a >= 0 through OpenCV (SIMD, releases the GIL, ~2x numpy; same values within 2e-7)."""
-    import cv2
-
-    a = np.ascontiguousarray(a, np.float32)
-    return cv2.pow(a.reshape(a.shape[0] * a.shape[1], -1), p).reshape(a.shape)
-
-
 def blur_batch(sharp: np.ndarray, kernel: np.ndarray, noise_std: np.ndarray, noise: np.ndarray | None,
                gamma: float, method: str = "fft") -> np.ndarray:
     """Blur a [-1, 1] batch and add the given noise field; returns [-1, 1] float32 numpy.
 
-    method "fft": `host_fft_blur` (scipy, fastest on a CPU); "numpy": `deblur_tf.blur.blur_numpy` (OpenCV);
+    method "fft": `deblur_tf.blur.blur_numpy(engine="fft")` (scipy, fastest on a CPU); "numpy": its OpenCV engine;
     "keras": `deblur_tf.blur.blur_images` on the current Keras backend. The first two need no Keras backend
     and are safe in any worker process. The noise is passed in (numpy-drawn) rather than drawn by the blur
     op, so the result is the same on every backend (keras.random streams differ between TensorFlow and JAX);
     it is added where `blur_images` adds it: after re-applying gamma, in [0, 1] units, before clipping.
     """
     x01 = (sharp + np.float32(1.0)) * np.float32(0.5)
-    if method == "fft":
-        out = host_fft_blur(x01, kernel, gamma)
-    elif method == "numpy":
-        from deblur_tf.blur import blur_numpy
-
-        out = blur_numpy(x01, kernel, gamma=gamma, noise_std=0.0, clip=False)
+    if method in ("fft", "numpy"):
+        engine = "fft" if method == "fft" else "direct"
+        out = blur_numpy(x01, kernel, gamma=gamma, noise_std=0.0, clip=False, engine=engine)
     elif method == "keras":
         import keras
 
-        from deblur_tf.blur import blur_images
+        from deblur_tf.blur import blur_images  # the Keras op: the numpy methods run in workers without Keras
 
         out = keras.ops.convert_to_numpy(blur_images(x01, kernel, gamma=gamma, noise_std=0.0, clip=False))
     else:

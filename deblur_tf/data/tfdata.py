@@ -46,12 +46,6 @@ def _pack(flat: list, layout):
     return tuple(flat)
 
 
-def output_signature(source: BatchSource):
-    """The tf.TensorSpec structure of `source`'s batches."""
-    specs, layout = _flat_specs(source.spec)
-    return _pack([tf.TensorSpec(s.shape, tf.as_dtype(s.dtype)) for s in specs], layout)
-
-
 def to_tf_dataset(source: BatchSource, repeat: bool | None = None, epoch: int = 0) -> tf.data.Dataset:
     """`source`'s batches as a tf.data.Dataset, starting at `epoch` (to resume training where it stopped).
 

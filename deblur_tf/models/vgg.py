@@ -22,6 +22,7 @@ from pathlib import Path
 import keras
 
 from deblur_tf.errors import DeblurError
+from deblur_tf.io import load_npz
 from deblur_tf.models.layers import ChannelAffine
 
 SOURCES = ("vgg16_npz", "vgg19_imagenet")
@@ -109,8 +110,6 @@ def _build_convs(arch: str, upto: str, preprocess: ChannelAffine, name: str) -> 
 
 
 def _load_npz(model: keras.Model, path: Path, layer_names: Sequence[str]) -> None:
-    from deblur_tf.io import load_npz
-
     data = load_npz(path, "VGG weight file", "pass a valid .npz (see build_vgg_features)")
     for layer_name in layer_names:
         keys = (f"{layer_name}/kernel", f"{layer_name}/bias")

@@ -19,8 +19,8 @@ Each backend has its own implementation of the step, sharing every formula (`_cr
 
 * TensorFlow: `tf.GradientTape`, a nested tape for the gradient penalty, `optimizer.apply_gradients`.
 * JAX: `stateless_call` + `jax.value_and_grad` + `optimizer.stateless_apply`, and `jax.vjp` for the single
-  generator forward. Keras' JAX trainer threads only `model.optimizer`'s variables through the jitted step
-  (DESIGN.md); the critic's Adam state is therefore attached to the model as a list attribute
+  generator forward. Keras' JAX trainer threads only `model.optimizer`'s variables through the jitted step;
+  the critic's Adam state is therefore attached to the model as a list attribute
   (`_critic_optimizer_state`), which makes it model non-trainable state that travels with the other
   variables, and is updated with `d_optimizer.stateless_apply`. The whole 5+1 iteration is one jitted program.
 
@@ -45,15 +45,18 @@ from typing import Any
 import keras
 from keras import ops
 
+from deblur_tf import losses
+from deblur_tf.blur import blur_images, camera_blur
+from deblur_tf.config import ADVERSARIAL_KINDS, PRECISIONS
+from deblur_tf.schedules import ConstantThenLinearDecay, WarmupCosine
+
 METRIC_NAMES = ("d_loss", "gp", "g_adv", "g_perceptual", "g_l1", "g_content", "psnr")
-# "none": the content stage (DESIGN.md): the generator alone on its pixel/FFT/perceptual loss, no critic step
-ADVERSARIAL_KINDS = ("wgan-gp", "lsgan", "ragan-ls", "none")
 
 
 def set_precision(precision: str) -> None:
     """Set the global Keras dtype policy *before* building models ("float32" or "mixed_bfloat16")."""
-    if precision not in ("float32", "mixed_bfloat16", "mixed_float16"):
-        raise ValueError(f"precision must be 'float32' or 'mixed_bfloat16', got {precision!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     keras.config.set_dtype_policy(precision)
 
 
@@ -128,19 +131,15 @@ def gradient_penalty(critic_fn: Callable, real, fake, alpha, mode: str = "sample
     `alpha` has shape (batch, 1, 1, 1): one uniform draw per sample. Both train steps call this, and the
     tests check it against finite differences.
     """
-    from deblur_tf.losses import gradient_penalty_from_grads
-
     x_hat = alpha * _f32(real) + (1.0 - alpha) * _f32(fake)
-    return gradient_penalty_from_grads(critic_input_gradient(critic_fn, x_hat), mode=mode)
+    return losses.gradient_penalty_from_grads(critic_input_gradient(critic_fn, x_hat), mode=mode)
 
 
 def _adversarial_fns(kind: str) -> tuple[Callable, Callable]:
     """(critic_loss(d_real, d_fake), generator_loss(d_real, d_fake)) for an adversarial loss name."""
-    from deblur_tf.losses import ADVERSARIAL_LOSSES
-
-    if kind not in ADVERSARIAL_LOSSES:
-        raise ValueError(f"unknown adversarial loss {kind!r}; choose one of {', '.join(ADVERSARIAL_LOSSES)}")
-    return ADVERSARIAL_LOSSES[kind]
+    if kind not in losses.ADVERSARIAL_LOSSES:
+        raise ValueError(f"unknown adversarial loss {kind!r}; choose one of {', '.join(losses.ADVERSARIAL_LOSSES)}")
+    return losses.ADVERSARIAL_LOSSES[kind]
 
 
 class DeblurGAN(keras.Model):
@@ -278,8 +277,6 @@ class DeblurGAN(keras.Model):
         linear light, whether its highlights are boosted (x1.5-4) before the blur, and its shot-noise level.
         `camera=False` (device mixtures, whose real photos must pass unchanged) uses the plain gamma-aware blur.
         """
-        from deblur_tf.blur import blur_images, camera_blur
-
         if self.camera is not None and camera:
             n = ops.shape(sharp)[0]
             cam = self.camera
@@ -312,8 +309,6 @@ class DeblurGAN(keras.Model):
 
     def _generator_objective(self, fake, sharp, d_fake, d_real, feats_fake, feats_real):
         """Total generator loss and its parts (adversarial, perceptual, L1)."""
-        from deblur_tf import losses
-
         zero = ops.zeros((), "float32")
         g_adv = zero
         if self.adversarial != "none":
@@ -335,9 +330,7 @@ class DeblurGAN(keras.Model):
         return total, {"g_adv": g_adv, "g_perceptual": g_perc, "g_l1": g_l1, "g_content": content}
 
     def _needs_real_score_for_generator(self) -> bool:
-        from deblur_tf.losses import GENERATOR_NEEDS_REAL
-
-        return self.adversarial in GENERATOR_NEEDS_REAL
+        return self.adversarial in losses.GENERATOR_NEEDS_REAL
 
     # ------------------------------------------------------------------ the step
     def train_step(self, *args):
@@ -429,17 +422,11 @@ class DeblurGAN(keras.Model):
         return layout
 
     def _train_step_jax(self, state, data):
-        import jax
+        import jax  # only under JAX: TensorFlow installs may lack it
 
+        # unpack: the trainer's flat state -> each sub-model's variables
         tv, ntv, g_opt_vars, metric_vars = state
-        L = self._layout()
-        g_tv = [tv[i] for i in L["g_t"]]
-        g_ntv = [ntv[i] for i in L["g_n"]]
-        d_tv = [tv[i] for i in L["d_t"]]
-        d_ntv = [ntv[i] for i in L["d_n"]]
-        f_ntv = [ntv[i] for i in L["f_n"]]
-        d_opt_vars = [ntv[i] for i in L["d_opt"]]
-        seed_state = ntv[L["seed"]]
+        g_tv, g_ntv, d_tv, d_ntv, f_ntv, d_opt_vars, seed_state = self._unpack_state(tv, ntv)
 
         def draw(seed_state, fn):
             """Run `fn(seed_generator)` with the generator's state taken from (and returned to) the step."""
@@ -505,6 +492,33 @@ class DeblurGAN(keras.Model):
         g_tv, g_opt_vars = self.optimizer.stateless_apply(g_opt_vars, g_grads, g_tv)
 
         values = {"d_loss": d_total, "gp": gp, **parts, "psnr": batch_psnr(fake, sharp)}
+        logs, metric_vars = self._stateless_metrics(metric_vars, values)
+        # repack: each sub-model's new variables -> the trainer's flat state
+        tv, ntv = self._repack_state(tv, ntv, g_tv, g_ntv, d_tv, d_opt_vars, seed_state)
+        return logs, (tv, ntv, g_opt_vars, metric_vars)
+
+    def _unpack_state(self, tv: Sequence, ntv: Sequence) -> tuple[list, list, list, list, list, list, Any]:
+        """(generator trainable, generator non-trainable, critic trainable, critic non-trainable, features,
+        critic Adam, seed state) out of the trainer's trainable and non-trainable lists."""
+        L = self._layout()
+        pick = lambda values, key: [values[i] for i in L[key]]  # noqa: E731
+        return (pick(tv, "g_t"), pick(ntv, "g_n"), pick(tv, "d_t"), pick(ntv, "d_n"), pick(ntv, "f_n"),
+                pick(ntv, "d_opt"), ntv[L["seed"]])
+
+    def _repack_state(self, tv: Sequence, ntv: Sequence, g_tv: list, g_ntv: list, d_tv: list, d_opt_vars: list,
+                      seed_state: Any) -> tuple[list, list]:
+        """New trainable and non-trainable lists with the step's updated parts written at their positions (the
+        critic's non-trainable variables and the frozen features do not change)."""
+        L = self._layout()
+        tv, ntv = list(tv), list(ntv)
+        for target, key, values in ((tv, "g_t", g_tv), (tv, "d_t", d_tv), (ntv, "g_n", g_ntv), (ntv, "d_opt", d_opt_vars)):
+            for i, v in zip(L[key], values, strict=True):
+                target[i] = v
+        ntv[L["seed"]] = seed_state
+        return tv, ntv
+
+    def _stateless_metrics(self, metric_vars: Sequence, values: dict) -> tuple[dict, list]:
+        """(logs, new metric variables): each tracker's stateless update with this step's value."""
         logs, new_metric_vars, start = {}, [], 0
         for name, tracker in self.trackers.items():
             n = len(tracker.variables)
@@ -512,18 +526,9 @@ class DeblurGAN(keras.Model):
             logs[name] = tracker.stateless_result(mv)
             new_metric_vars += list(mv)
             start += n
+        return logs, new_metric_vars
 
-        tv, ntv = list(tv), list(ntv)
-        for i, v in zip(L["g_t"], g_tv, strict=True):
-            tv[i] = v
-        for i, v in zip(L["d_t"], d_tv, strict=True):
-            tv[i] = v
-        for i, v in zip(L["g_n"], g_ntv, strict=True):
-            ntv[i] = v
-        for i, v in zip(L["d_opt"], d_opt_vars, strict=True):
-            ntv[i] = v
-        ntv[L["seed"]] = seed_state
-        return logs, (tv, ntv, g_opt_vars, new_metric_vars)
+
 
 
 def make_optimizers(
@@ -542,8 +547,6 @@ def make_optimizers(
     """The two Adams, both counted in generator steps: "linear" is the paper's constant-then-linear decay,
     "cosine" warm-up + cosine (`deblur_tf.schedules.WarmupCosine`) for content stages. `d_lr` (default `lr`)
     is the critic's peak rate."""
-    from deblur_tf.schedules import ConstantThenLinearDecay, WarmupCosine
-
     def sched(rate: float, divisor: int):
         if schedule == "cosine":
             return WarmupCosine(rate, constant_steps, decay_steps, warmup_steps, min_lr_ratio, divisor,
