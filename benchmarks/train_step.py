@@ -363,6 +363,43 @@ def xla_flops_unrolled(gan, data) -> float | None:
         return None
 
 
+def time_step(gan, batch, args, dist, mode: str, backend: str) -> dict:
+    """The timed windows of one configuration (or only its XLA FLOP count with --flops-only)."""
+    if args.flops_only:
+        res = {"rates": [float("nan")], "compile_s": float("nan"), "logs": {}}
+        if backend == "jax":
+            import jax
+
+            res["flops_xla"] = xla_flops_unrolled(gan, jax.tree_util.tree_map(jax.device_put, batch))
+        return res
+    if mode == "train_on_batch":
+        return bench_train_on_batch(gan, batch, args, dist)
+    if backend == "jax":
+        return bench_jax_step(gan, batch, args, dist)
+    return bench_tf_step(gan, batch, args)
+
+
+def add_flops_and_context(out: dict, res: dict, rate: float, args, peak: float | None, replicas: int) -> None:
+    """The part of a result record both modes share: FLOP rate against the peak, final losses, versions, date."""
+    for key in ("flops_xla", "flops_xla_compiled_loop_once", "tf_jit_compile"):
+        if key in res:
+            out[key] = res[key]
+    flops_used = out.get("flops_xla") or out["flops_hand"]
+    out["flops_method"] = "xla_cost_analysis_unrolled" if out.get("flops_xla") else "hand_per_layer"
+    out["flops_per_iter"] = flops_used
+    out["achieved_tflops"] = round(flops_used * rate / 1e12, 3) if flops_used else None
+    peak = peak * replicas if peak else peak
+    out["peak_tflops"] = peak
+    out["fraction_of_peak"] = round(out["achieved_tflops"] / peak, 4) if peak and out["achieved_tflops"] else None
+    out["final_logs"] = {k: round(v, 5) for k, v in res["logs"].items()}
+    out["finite"] = bool(all(np.isfinite(v) for v in res["logs"].values()))
+    out["matmul_precision"] = args.matmul_precision
+    out["versions"] = versions()
+    out["date"] = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    out["host_load_avg_1m"] = round(os.getloadavg()[0], 2)
+    out["seed"] = args.seed
+
+
 def run_config(args, precision: str, convs: int, mode: str, peaks: dict[str, float]) -> dict:
     import keras
 
@@ -382,18 +419,7 @@ def run_config(args, precision: str, convs: int, mode: str, peaks: dict[str, flo
         gan = build_gan(cfg, pretrained_vgg=not args.random_vgg)
     build_s = time.perf_counter() - t0
     batch = make_batch(cfg, args.data, args.seed)
-    if args.flops_only:
-        res = {"rates": [float("nan")], "compile_s": float("nan"), "logs": {}}
-        if backend == "jax":
-            import jax
-
-            res["flops_xla"] = xla_flops_unrolled(gan, jax.tree_util.tree_map(jax.device_put, batch))
-    elif mode == "train_on_batch":
-        res = bench_train_on_batch(gan, batch, args, dist)
-    elif backend == "jax":
-        res = bench_jax_step(gan, batch, args, dist)
-    else:
-        res = bench_tf_step(gan, batch, args)
+    res = time_step(gan, batch, args, dist, mode, backend)
     flops = hand_flops(gan, args.size, args.n_critic)
     params_g = int(sum(np.prod(v.shape) for v in gan.generator.trainable_weights))
     del gan
@@ -428,26 +454,9 @@ def run_config(args, precision: str, convs: int, mode: str, peaks: dict[str, flo
         "flops_hand": flops["per_sample"] * args.batch,
         "flops_hand_parts_per_sample": {k: v for k, v in flops.items() if k != "per_sample"},
     }
-    for key in ("flops_xla", "flops_xla_compiled_loop_once", "tf_jit_compile"):
-        if key in res:
-            out[key] = res[key]
-    flops_used = out.get("flops_xla") or out["flops_hand"]
-    out["flops_method"] = "xla_cost_analysis_unrolled" if out.get("flops_xla") else "hand_per_layer"
-    out["flops_per_iter"] = flops_used
-    out["achieved_tflops"] = round(flops_used * rate / 1e12, 3)
-    out["achieved_tflops_hand"] = round(out["flops_hand"] * rate / 1e12, 3)
     out["img_per_s_per_device"] = round(rate * args.batch / dist.replicas, 3)
-    peak = peaks.get(precision)
-    peak = peak * dist.replicas if peak else peak
-    out["peak_tflops"] = peak
-    out["fraction_of_peak"] = round(out["achieved_tflops"] / peak, 4) if peak else None
-    out["final_logs"] = {k: round(v, 5) for k, v in res["logs"].items()}
-    out["finite"] = bool(all(np.isfinite(v) for v in res["logs"].values()))
-    out["matmul_precision"] = args.matmul_precision
-    out["versions"] = versions()
-    out["date"] = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    out["host_load_avg_1m"] = round(os.getloadavg()[0], 2)
-    out["seed"] = args.seed
+    add_flops_and_context(out, res, rate, args, peaks.get(precision), dist.replicas)
+    out["achieved_tflops_hand"] = round(out["flops_hand"] * rate / 1e12, 3)
     return out
 
 
@@ -470,18 +479,7 @@ def run_pipeline(args, mode: str, peaks: dict[str, float]) -> dict:
         gan = build_gan(cfg, pretrained_vgg=not args.random_vgg)
     build_s = time.perf_counter() - t0
     batch = pipeline_batch(cfg, args.seed)
-    if args.flops_only:
-        res = {"rates": [float("nan")], "compile_s": float("nan"), "logs": {}}
-        if backend == "jax":
-            import jax
-
-            res["flops_xla"] = xla_flops_unrolled(gan, jax.tree_util.tree_map(jax.device_put, batch))
-    elif mode == "train_on_batch":
-        res = bench_train_on_batch(gan, batch, args, dist)
-    elif backend == "jax":
-        res = bench_jax_step(gan, batch, args, dist)
-    else:
-        res = bench_tf_step(gan, batch, args)
+    res = time_step(gan, batch, args, dist, mode, backend)
     d = cfg.data
     try:
         flops = hand_flops(gan, d.crop, cfg.optim.n_critic)
@@ -524,23 +522,7 @@ def run_pipeline(args, mode: str, peaks: dict[str, float]) -> dict:
         "build_s": round(build_s, 2),
         "flops_hand": flops["per_sample"] * d.batch_size or None,
     }
-    for key in ("flops_xla", "flops_xla_compiled_loop_once", "tf_jit_compile"):
-        if key in res:
-            out[key] = res[key]
-    flops_used = out.get("flops_xla") or out["flops_hand"]
-    out["flops_method"] = "xla_cost_analysis_unrolled" if out.get("flops_xla") else "hand_per_layer"
-    out["achieved_tflops"] = round(flops_used * rate / 1e12, 3) if flops_used else None
-    peak = peaks.get(cfg.train.precision)
-    peak = peak * dist.replicas if peak else peak
-    out["peak_tflops"] = peak
-    out["fraction_of_peak"] = round(out["achieved_tflops"] / peak, 4) if peak and out["achieved_tflops"] else None
-    out["final_logs"] = {k: round(v, 5) for k, v in res["logs"].items()}
-    out["finite"] = bool(all(np.isfinite(v) for v in res["logs"].values()))
-    out["matmul_precision"] = args.matmul_precision
-    out["versions"] = versions()
-    out["date"] = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    out["host_load_avg_1m"] = round(os.getloadavg()[0], 2)
-    out["seed"] = args.seed
+    add_flops_and_context(out, res, rate, args, peaks.get(cfg.train.precision), dist.replicas)
     return out
 
 
@@ -554,7 +536,7 @@ def versions() -> dict[str, str]:
     return v
 
 
-def main(argv: list[str] | None = None) -> int:
+def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--precision", default=None,
@@ -599,7 +581,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jsonl", default=None, help="also append each JSON line to this file")
     p.add_argument("--profile", default=None, metavar="DIR",
                    help="JAX: trace one extra window with jax.profiler into DIR (view in TensorBoard/Perfetto)")
-    args = p.parse_args(argv)
+    return p
+
+
+def emit(result: dict, jsonl: str | None) -> None:
+    """Print one JSON line, and append it to --jsonl when given."""
+    line = json.dumps(result)
+    print(line, flush=True)
+    if jsonl:
+        with open(jsonl, "a") as f:
+            f.write(line + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
     given = [k for k in RESNET_DEFAULTS if getattr(args, k) is not None]
     if args.pipeline and given:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
@@ -623,24 +618,14 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"--modes: unknown mode {m!r}; use step and/or train_on_batch")
     if args.pipeline:
         for mode in modes:
-            result = run_pipeline(args, mode, parse_peaks(args.peak_tflops))
-            line = json.dumps(result)
-            print(line, flush=True)
-            if args.jsonl:
-                with open(args.jsonl, "a") as f:
-                    f.write(line + "\n")
+            emit(run_pipeline(args, mode, parse_peaks(args.peak_tflops)), args.jsonl)
         return 0
     if not args.random_vgg and not (ROOT / args.vgg_weights).exists() and not Path(args.vgg_weights).exists():
         raise SystemExit(f"--vgg-weights {args.vgg_weights}: not found (relative paths are from the repository "
                          "root); give the npz path or --random-vgg")
     peaks = parse_peaks(args.peak_tflops)
     for precision, c, mode in itertools.product(precisions, convs, modes):
-        result = run_config(args, precision, c, mode, peaks)
-        line = json.dumps(result)
-        print(line, flush=True)
-        if args.jsonl:
-            with open(args.jsonl, "a") as f:
-                f.write(line + "\n")
+        emit(run_config(args, precision, c, mode, peaks), args.jsonl)
     return 0
 
 
