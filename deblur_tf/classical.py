@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.fft as sfft
 
+from deblur_tf.blur.ops import blur_numpy
 from deblur_tf.errors import DeblurError
 from deblur_tf.metrics import psnr
 
@@ -81,15 +82,12 @@ def _as_hwc(img01: np.ndarray) -> tuple[np.ndarray, bool]:
 def blur_fft(img01: np.ndarray, kernel: np.ndarray, pad_mode: str = "reflect") -> np.ndarray:
     """Convolve each channel with `kernel` (true convolution, centre k//2), borders extended by `pad_mode`.
 
-    The forward model the filters below invert; tests use it to make blur whose kernel is known exactly.
+    The forward model the filters below invert; tests use it to make blur whose kernel is known exactly. It is
+    the project's one host blur (`blur_numpy`) in float64, without gamma, noise or clipping.
     """
     img, squeeze = _as_hwc(img01)
     k = _check_kernel(kernel)
-    ph, pw = k.shape[0], k.shape[1]
-    padded = np.pad(img, ((ph, ph), (pw, pw), (0, 0)), mode=pad_mode)
-    otf = psf2otf(k, padded.shape[:2])
-    out = _irfft2(_rfft2(padded, axes=(0, 1)) * otf[:, :, None], s=padded.shape[:2], axes=(0, 1))
-    out = out[ph : ph + img.shape[0], pw : pw + img.shape[1]]
+    out = blur_numpy(img, k, gamma=None, clip=False, engine="fft", border=pad_mode, dtype=np.float64)
     return out[:, :, 0] if squeeze else out
 
 

@@ -173,35 +173,42 @@ def blur_numpy(
     seed: int | np.random.Generator | None = None,
     clip: bool = True,
     engine: str = "direct",
+    border: str = "reflect",
+    dtype: Any = np.float32,
 ) -> np.ndarray:
     """The host-side blur: the NumPy twin of `blur_images` (same camera model), for the CLI, the data loaders,
     export's test images and as an independent reference. Every host blur of the project goes through here.
 
     Accepts a single HWC image with a (k, k) kernel as well as NHWC batches. `engine` "direct" is OpenCV's
     filter2D (which switches to a DFT for large kernels, so big PSFs on full-size photos stay fast); "fft" is
-    a batched scipy FFT (`_host_fft_blur`), the fastest for many training crops.
+    a batched scipy FFT (`_host_fft_blur`), the fastest for many training crops. The FFT engine also takes
+    `border` (any `np.pad` mode; the camera's is "reflect", i.e. reflect-101) and `dtype` float64: the
+    classical filters' forward model (`classical.blur_fft`) is this blur in float64, exact to 1e-10, so the
+    filters invert the very blur the rest of the project makes.
     """
     if engine not in ("direct", "fft"):
         raise ValueError(f"engine must be 'direct' or 'fft', got {engine!r}")
-    imgs = np.asarray(images01, np.float32)
+    if engine == "direct" and (border != "reflect" or np.dtype(dtype) != np.float32):
+        raise ValueError("engine 'direct' blurs float32 with reflect-101 borders only; use engine='fft'")
+    imgs = np.asarray(images01, dtype)
     single = imgs.ndim == 3
     if single:
         imgs = imgs[None]
     if imgs.ndim != 4:
         raise ValueError(f"images must be HWC or NHWC, got shape {imgs.shape}")
-    ks = np.asarray(kernels, np.float32)
+    ks = np.asarray(kernels, dtype)
     if ks.ndim == 2:
         ks = np.broadcast_to(ks, (imgs.shape[0], *ks.shape))
     if ks.ndim != 3 or ks.shape[0] != imgs.shape[0]:
         raise ValueError(f"kernels {ks.shape} do not match images {imgs.shape}: one (k, k) or one per image")
     if engine == "fft":
-        out = _host_fft_blur(imgs, ks, gamma)
+        out = _host_fft_blur(imgs, ks, gamma, border)
     else:
         out = _direct_blur(imgs, ks, gamma)
     std = np.broadcast_to(np.asarray(noise_std, np.float32), (imgs.shape[0],))
     if np.any(std != 0):
         gen = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        out += std[:, None, None, None] * gen.standard_normal(out.shape, dtype=np.float32)
+        out += std[:, None, None, None] * gen.standard_normal(out.shape, dtype=out.dtype)
     if clip:
         np.clip(out, 0.0, 1.0, out=out)
     return out[0] if single else out
@@ -232,7 +239,7 @@ def _direct_blur(imgs: np.ndarray, ks: np.ndarray, gamma: float | None) -> np.nd
     return out
 
 
-def _host_fft_blur(x: np.ndarray, k: np.ndarray, gamma: float | None) -> np.ndarray:
+def _host_fft_blur(x: np.ndarray, k: np.ndarray, gamma: float | None, border: str = "reflect") -> np.ndarray:
     """`blur_numpy(engine="fft")`: the same camera model by real FFTs in scipy, unclipped and without noise.
 
     Why a second engine next to OpenCV's: on a CPU, a 31x31
@@ -256,13 +263,13 @@ def _host_fft_blur(x: np.ndarray, k: np.ndarray, gamma: float | None) -> np.ndar
     if use_gamma:
         x = _pow(np.maximum(x, 0.0), float(gamma))
     pads = ((0, 0), (kh - 1 - kh // 2, kh // 2), (kw - 1 - kw // 2, kw // 2), (0, 0))
-    xp = np.pad(x, pads, mode="reflect")  # numpy "reflect" is reflect-101, as blur_images pads
+    xp = np.pad(x, pads, mode=border)  # numpy "reflect" is reflect-101, as blur_images pads
     hp, wp = xp.shape[1:3]
     shape = (fast_len(hp, real=True), fast_len(wp, real=True))
     spec = sfft.rfft2(xp, s=shape, axes=(1, 2))
     spec *= sfft.rfft2(k, s=shape, axes=(1, 2))[..., None]
     # circular convolution; rows/cols from k - 1 on never wrap, so they equal the linear convolution
-    y = np.ascontiguousarray(sfft.irfft2(spec, s=shape, axes=(1, 2))[:, kh - 1 : hp, kw - 1 : wp], np.float32)
+    y = np.ascontiguousarray(sfft.irfft2(spec, s=shape, axes=(1, 2))[:, kh - 1 : hp, kw - 1 : wp], x.dtype)
     if use_gamma:
         y = _pow(np.maximum(y, 0.0, out=y), 1.0 / float(gamma))
     return y
