@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from deblur_tf.blur.jpeg import jpeg_compress
+
 # `method="auto"` switches to the FFT above this kernel side: direct convolution costs k*k per pixel, the FFT
 # a few log(HW) whatever k is; with TensorFlow on a CPU they break even near 15 (benchmarks/blur.py).
 FFT_ABOVE = 15
@@ -352,8 +354,6 @@ def _jpeg_some(y: Any, fraction: float, quality: tuple[int, int], seed: Any) -> 
     """JPEG-compress a random `fraction` of the images at qualities drawn uniformly from the integers lo..hi."""
     import keras
     from keras import ops
-
-    from deblur_tf.blur.jpeg import jpeg_compress
 
     lo, hi = (int(v) for v in quality)
     if not (1 <= lo <= hi <= 100) or not 0.0 <= fraction <= 1.0:
