@@ -1,11 +1,13 @@
 """Motion-blur synthesis: camera-shake trajectories, their PSFs, and a backend-neutral blur op.
 
-Only `trajectory` and `psf` (numpy) are imported eagerly; `blur_images` imports Keras on first use, so the
-numpy side (used by data loaders and the CLI) does not pay for a backend import.
+Importing it imports numpy (and OpenCV on first host blur) only: the `keras.ops` functions of `ops` and `jpeg`
+import Keras when they are called, so the numpy side (data loaders, the CLI) does not pay for a backend import.
 """
 
 from __future__ import annotations
 
+from deblur_tf.blur.jpeg import jpeg_compress
+from deblur_tf.blur.ops import blur_images, blur_numpy, camera_blur
 from deblur_tf.blur.psf import (
     DEFAULT_EXPOSURES,
     EXTENT_THRESHOLD,
@@ -50,14 +52,3 @@ __all__ = [
     "trajectory_to_psf",
 ]
 
-
-def __getattr__(name: str):
-    if name in ("blur_images", "blur_numpy", "camera_blur"):
-        from deblur_tf.blur import ops
-
-        return getattr(ops, name)
-    if name == "jpeg_compress":
-        from deblur_tf.blur import jpeg
-
-        return jpeg.jpeg_compress
-    raise AttributeError(f"module 'deblur_tf.blur' has no attribute {name!r}")
