@@ -379,6 +379,22 @@ def time_step(gan, batch, args, dist, mode: str, backend: str) -> dict:
     return bench_tf_step(gan, batch, args)
 
 
+def rate_fields(res: dict, rate: float, batch: int, replicas: int, args, build_s: float) -> dict:
+    """The speed part of a result record (both modes): median rate, per-window rates, compile and build time."""
+    return {
+        "iters_per_s": round(rate, 4),
+        "img_per_s": round(rate * batch, 3),
+        "img_per_s_per_device": round(rate * batch / replicas, 3),
+        "ms_per_iter": round(1000.0 / rate, 3),
+        "iters_per_s_windows": [round(r, 4) for r in res["rates"]],
+        "warmup": args.warmup,
+        "steps_per_window": args.steps,
+        "windows": args.windows,
+        "compile_s": round(res["compile_s"], 2),
+        "build_s": round(build_s, 2),
+    }
+
+
 def add_flops_and_context(out: dict, res: dict, rate: float, args, peak: float | None, replicas: int) -> None:
     """The part of a result record both modes share: FLOP rate against the peak, final losses, versions, date."""
     for key in ("flops_xla", "flops_xla_compiled_loop_once", "tf_jit_compile"):
@@ -438,23 +454,13 @@ def run_config(args, precision: str, convs: int, mode: str, peaks: dict[str, flo
         "batch": args.batch,
         "replicas": dist.replicas,
         "distribution": dist.kind,
-        "img_per_s_per_device": None,
         "size": args.size,
         "n_critic": args.n_critic,
         "data": args.data,
-        "iters_per_s": round(rate, 4),
-        "img_per_s": round(rate * args.batch, 3),
-        "ms_per_iter": round(1000.0 / rate, 3),
-        "iters_per_s_windows": [round(r, 4) for r in res["rates"]],
-        "warmup": args.warmup,
-        "steps_per_window": args.steps,
-        "windows": args.windows,
-        "compile_s": round(res["compile_s"], 2),
-        "build_s": round(build_s, 2),
+        **rate_fields(res, rate, args.batch, dist.replicas, args, build_s),
         "flops_hand": flops["per_sample"] * args.batch,
         "flops_hand_parts_per_sample": {k: v for k, v in flops.items() if k != "per_sample"},
     }
-    out["img_per_s_per_device"] = round(rate * args.batch / dist.replicas, 3)
     add_flops_and_context(out, res, rate, args, peaks.get(precision), dist.replicas)
     out["achieved_tflops_hand"] = round(out["flops_hand"] * rate / 1e12, 3)
     return out
@@ -510,16 +516,7 @@ def run_pipeline(args, mode: str, peaks: dict[str, float]) -> dict:
         "replicas": dist.replicas,
         "distribution": dist.kind,
         "steps_per_s": round(rate, 4),
-        "iters_per_s": round(rate, 4),
-        "img_per_s": round(rate * d.batch_size, 3),
-        "img_per_s_per_device": round(rate * d.batch_size / dist.replicas, 3),
-        "ms_per_iter": round(1000.0 / rate, 3),
-        "iters_per_s_windows": [round(r, 4) for r in res["rates"]],
-        "warmup": args.warmup,
-        "steps_per_window": args.steps,
-        "windows": args.windows,
-        "compile_s": round(res["compile_s"], 2),
-        "build_s": round(build_s, 2),
+        **rate_fields(res, rate, d.batch_size, dist.replicas, args, build_s),
         "flops_hand": flops["per_sample"] * d.batch_size or None,
     }
     add_flops_and_context(out, res, rate, args, peaks.get(cfg.train.precision), dist.replicas)
