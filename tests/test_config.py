@@ -17,7 +17,7 @@ from deblur_tf.config import (
 )
 from deblur_tf.errors import DeblurError
 
-SHIPPED = ("deblurgan-paper", "deblurgan-synthetic", "mobile-synthetic", "smoke")
+SHIPPED = tuple(sorted(p.stem for p in PIPELINES_DIR.glob("*.toml")))  # every pipeline of the checkout
 
 
 @pytest.mark.parametrize("name", SHIPPED)
