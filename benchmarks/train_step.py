@@ -627,4 +627,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from deblur_tf.errors import DeblurError
+
+    try:
+        sys.exit(main())
+    except DeblurError as exc:  # a bad --pipeline or --set: the one-line message, as `deblur-tf` prints it
+        sys.exit(f"error: {exc}")
