@@ -137,6 +137,10 @@ class TrainConfig:
     # fine-tuning: start a new run from a trained generator (shipped name, .keras, .weights.h5 + generator.json
     # or a run folder) and from the critic stored with it, if any; "" = random initialisation
     init_from: str = ""
+    # init_from may be a smaller network of the same kind (fewer blocks): its layers are copied by name and
+    # the new ones keep their initialisation; checked to give the same output (nafnet's new blocks start as
+    # the identity), so training continues from the source's function with more capacity
+    init_grow: bool = False
 
 
 @dataclass

@@ -141,3 +141,57 @@ def test_a_failed_load_leaves_the_model_as_it_was(tmp_path):
     with pytest.raises(ValueError):
         load_weights_strict(target, tmp_path / "small.weights.h5")
     assert all(np.array_equal(a, b) for a, b in zip(target.get_weights(), before, strict=True))
+
+
+def _naf(*extra: str):
+    from deblur_tf.config import load_pipeline
+
+    return load_pipeline("nafnet-content", ["generator.width=8", "train.precision=float32", *extra])
+
+
+@pytest.fixture(scope="module")
+def small_nafnet(tmp_path_factory):
+    """A 2-level nafnet with random weights everywhere (its blocks' scales too, so no block is the identity)."""
+    from deblur_tf.models import build_generator
+
+    small = build_generator("nafnet", width=8, encoder_blocks=[1, 1], middle_blocks=1, decoder_blocks=[1, 1])
+    rng = np.random.default_rng(1)
+    small.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") for w in small.get_weights()])
+    path = tmp_path_factory.mktemp("grow") / "small.keras"
+    small.save(path)
+    return small, path
+
+
+DEEPER = ("generator.encoder_blocks=[1, 2]", "generator.middle_blocks=3", "generator.decoder_blocks=[1, 1]")
+
+
+def test_grow_copies_a_smaller_nafnet_and_keeps_its_output(small_nafnet):
+    from deblur_tf.run import build_gan, init_from_model
+
+    small, path = small_nafnet
+    gan, said = build_gan(_naf(*DEEPER)), []
+    assert gan.generator.count_params() > small.count_params()
+    init_from_model(gan, str(path), said.append, grow=True)
+    x = np.random.default_rng(2).uniform(-1, 1, (1, 48, 32, 3)).astype("float32")
+    want = np.asarray(small(x))
+    assert np.abs(want - x).max() > 0.05  # the source is not the identity, so equal outputs mean a real copy
+    np.testing.assert_allclose(np.asarray(gan.generator(x)), want, atol=1e-5)
+    # enc1_1, mid_1, mid_2: 9 layers with weights each (2 norms, 5 convs, 2 scales)
+    assert any("27 new layers start as the identity" in m for m in said), said
+    by_name = {layer.name: layer for layer in gan.generator.layers}
+    np.testing.assert_array_equal(by_name["enc1_0_pw1"].get_weights()[0], small.get_layer("enc1_0_pw1").get_weights()[0])
+
+
+def test_grow_refuses_what_is_not_the_same_network_deeper(small_nafnet):
+    from deblur_tf.run import build_gan, init_from_model
+
+    _, path = small_nafnet
+    with pytest.raises(DeblurError, match="not the pipeline's"):  # shapes differ and growing was not asked for
+        init_from_model(build_gan(_naf(*DEEPER)), str(path), lambda m: None)
+    with pytest.raises(DeblurError, match="layer 'intro'.*growing only adds blocks"):  # wider, not deeper
+        init_from_model(build_gan(_naf(*DEEPER, "generator.width=16")), str(path), lambda m: None, grow=True)
+    gan = build_gan(_naf(*DEEPER))
+    beta = gan.generator.get_layer("mid_2_beta")
+    beta.set_weights([np.ones_like(w) for w in beta.get_weights()])  # a new block that is not the identity
+    with pytest.raises(DeblurError, match="do not start as the identity"):
+        init_from_model(gan, str(path), lambda m: None, grow=True)

@@ -103,7 +103,41 @@ def camera_model(cfg: PipelineConfig) -> dict[str, Any] | None:
     return cam if any(cam.values()) else None
 
 
-def init_from_model(gan, spec: str, echo: Callable[[str], None] = print) -> dict[str, str | None]:
+def grow_into(target: keras.Model, src: keras.Model, spec: str, echo: Callable[[str], None] = print,
+               atol: float = 1e-4) -> int:
+    """Copy a smaller generator into a deeper one of the same kind (`train.init_grow`), layer by layer by name.
+
+    Why: a cosine cycle of the same network plateaued (docs/TRAINING.md, cycles 1-2); growing keeps what was
+    learnt and adds capacity. Every layer of the source must exist in the target with the same weight shapes,
+    and the grown network must compute what the source computes (its extra layers start as the identity,
+    as nafnet's zero-scaled blocks do), checked on a random input; anything else is an error, not a silent
+    partial copy. Returns the number of layers that keep their initialisation.
+    """
+    import numpy as np
+
+    layers = {layer.name: layer for layer in target.layers if layer.weights}
+    for layer in src.layers:
+        if not layer.weights:
+            continue
+        dst = layers.pop(layer.name, None)
+        shapes = [tuple(w.shape) for w in layer.get_weights()]
+        if dst is None or [tuple(w.shape) for w in dst.get_weights()] != shapes:
+            got = "missing" if dst is None else [tuple(w.shape) for w in dst.get_weights()]
+            raise DeblurError(f"train.init_from {spec!r} with train.init_grow: layer {layer.name!r} {shapes} is "
+                              f"{got} in the pipeline's generator; growing only adds blocks to the same network")
+        dst.set_weights(layer.get_weights())
+    probe = np.random.default_rng(0).uniform(-1, 1, (1, 64, 64, 3)).astype("float32")
+    diff = float(np.max(np.abs(np.asarray(target(probe)) - np.asarray(src(probe)))))
+    if diff > atol:
+        raise DeblurError(f"train.init_from {spec!r} with train.init_grow: the grown generator differs from it by "
+                          f"{diff:.3g} on a random input; its new layers {sorted(layers)[:4]}... do not start as "
+                          "the identity")
+    echo(f"grown from {spec}: {len(layers)} new layers start as the identity (max output difference {diff:.1e})")
+    return len(layers)
+
+
+def init_from_model(gan, spec: str, echo: Callable[[str], None] = print,
+                    grow: bool = False) -> dict[str, str | None]:
     """Fine-tuning: copy a trained generator (and the critic stored with it, when one fits) into a new run.
 
     The pipeline's [generator] must describe the same network; a mismatch is an error that names both, since
@@ -118,14 +152,17 @@ def init_from_model(gan, spec: str, echo: Callable[[str], None] = print) -> dict
                           "a shipped model name, a .keras file, a .weights.h5 with generator.json, or a run folder")
     want = [tuple(w.shape) for w in gan.generator.get_weights()]
     have = [tuple(w.shape) for w in src.get_weights()]
-    if want != have:
+    if want != have and grow:
+        grow_into(gan.generator, src, spec, echo)
+    elif want != have:
         desc = loaded.info.get("kind", loaded.kind), loaded.info.get("kwargs", "?")
         raise DeblurError(
             f"train.init_from {spec!r}: its generator ({desc[0]} {desc[1]}, {loaded.params:,} parameters) is not "
             f"the pipeline's ({gan.generator.count_params():,} parameters); use a pipeline whose [generator] "
             "matches it (mobile models: -p mobile-synthetic; ResNet ones: a deblurgan-* pipeline), or --set "
             "generator.<key>=<value> to make it match")
-    gan.generator.set_weights(src.get_weights())
+    else:
+        gan.generator.set_weights(src.get_weights())
     origin: dict[str, str | None] = {"generator": loaded.source, "critic": None}
     echo(f"generator initialised from {loaded.name} ({loaded.source})")
 

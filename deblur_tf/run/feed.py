@@ -13,6 +13,7 @@ Each gives `step(batch)`, `sync()` (write its state into the Keras variables bef
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -28,17 +29,24 @@ class Prefetcher:
 
     OpenCV and numpy release the GIL, so threads overlap batch building with the accelerator; they also
     keep JAX/TF runtimes out of forked processes.
+
+    `transfer`, when given, runs on each finished batch in its worker thread: the JAX device loop passes
+    `jax.device_put`, so the host-to-device copy of the next batches overlaps the running step instead of
+    happening inside the jitted call on the main thread (4-5 ms of a 16 ms nafnet step, docs/TRAINING.md).
     """
 
-    def __init__(self, source, start: int, workers: int = 4, depth: int | None = None) -> None:
+    def __init__(self, source, start: int, workers: int = 4, depth: int | None = None,
+                 transfer: Callable[[Any], Any] | None = None) -> None:
         self.source, self.next_step = source, int(start)
+        self.transfer = transfer
         self.pool = ThreadPoolExecutor(max_workers=workers) if workers > 0 else None
         self.depth = depth or max(2, 2 * workers)
         self.queue: list = []
 
     def _build(self, step: int):
         epoch, idx = divmod(step, self.source.steps_per_epoch)
-        return self.source.batch(epoch, idx)
+        batch = self.source.batch(epoch, idx)
+        return batch if self.transfer is None else self.transfer(batch)
 
     def get(self):
         if self.pool is None:
@@ -147,6 +155,13 @@ class JaxDeviceLoop(KerasSteps):
     def _groups(self) -> tuple[list, list, list, list]:
         g = self.gan
         return g.trainable_variables, g.non_trainable_variables, g.optimizer.variables, g.metrics_variables
+
+    @staticmethod
+    def transfer(batch):
+        """Start the batch's copy to the device (asynchronous); `Prefetcher` calls it in a worker thread."""
+        import jax  # only under JAX: TensorFlow installs may lack it
+
+        return jax.device_put(batch)
 
     def step(self, batch) -> None:
         import jax.numpy as jnp  # only under JAX: TensorFlow installs may lack it

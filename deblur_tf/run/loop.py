@@ -138,7 +138,7 @@ def run_training(
                TensorBoardLog(run_dir / "tb", enabled=tensorboard, echo=echo), echo, summary, end_step, wall_offset)
     if start_step == 0 and cfg.train.init_from and val is not None:
         run.log_init_validation()
-    feed = Prefetcher(train, start_step, workers=cfg.data.workers)
+    feed = Prefetcher(train, start_step, workers=cfg.data.workers, transfer=getattr(run.steps, "transfer", None))
     step = start_step
     run.t0 = time.perf_counter()
     run.bar = tqdm(total=end_step - start_step, initial=0, desc=f"train {cfg.name}", unit="step",
@@ -179,7 +179,7 @@ def _start_gan(cfg: PipelineConfig, run_dir: Path, dist, resume: bool,
         echo(f"resuming {run_dir} from step {start_step} ({checkpoints[-1].name})")
     elif cfg.train.init_from:
         with dist.scope():
-            init_from_model(gan, cfg.train.init_from, echo)
+            init_from_model(gan, cfg.train.init_from, echo, grow=cfg.train.init_grow)
     if cfg.optim.decay_steps and cfg.optim.constant_steps + cfg.optim.decay_steps != cfg.train.steps:
         echo(f"note: the learning rate reaches 0 at step {cfg.optim.constant_steps + cfg.optim.decay_steps}, the run "
              f"ends at train.steps = {cfg.train.steps}; set optim.constant_steps and optim.decay_steps to match")
