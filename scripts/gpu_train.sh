@@ -6,12 +6,21 @@
 # machine resume it; `timeout -s INT` ends the chunk with the trainer's Ctrl-C path (checkpoint, then exit).
 # Small results (log, config) and, with PACK=1, float16 generator weights split in <16 MiB parts go to $OUT.
 set -uo pipefail
+# The photos may come in an earlier call on the same warm machine (GPU.md: 64 MiB travel per call, so a
+# session that also carries large init weights sends .gpu/data first): whatever .gpu/data holds is copied to
+# /root/data, and training reads from there. `bash scripts/gpu_train.sh --stage` only copies.
+if [ -d .gpu/data/train ]; then mkdir -p /root/data && cp -r .gpu/data/. /root/data/; fi
+if [ ! -d /root/data/train ]; then
+  echo "no training photos on this machine: carry .gpu/data (train/, val/) in this call or an earlier one" >&2
+  exit 2
+fi
+if [ "${1:-}" = "--stage" ]; then ls /root/data; exit 0; fi
 pipeline=$1 run=$2 secs=$3; shift 3
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/wheels/*.whl >/dev/null 2>&1
 export PYTHONPATH=/tmp/site:$PWD KERAS_BACKEND=jax PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 rundir=/root/runs/$run
 mkdir -p /root/runs
-data=(--set data.train_dir=$PWD/.gpu/data/train --set data.val_dir=$PWD/.gpu/data/val
+data=(--set data.train_dir=/root/data/train --set data.val_dir=/root/data/val
       --set loss.vgg_weights=$PWD/.gpu/vgg16_imagenet_block3.npz)
 if [ -f "$rundir/config.toml" ]; then
   args=(-o "$rundir" --resume)
