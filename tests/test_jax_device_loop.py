@@ -73,3 +73,16 @@ def _arrays(path) -> dict[str, np.ndarray]:
             f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
         return out
     return {}
+
+
+def test_transfer_puts_the_batch_on_the_device():
+    """The device loop's Prefetcher hook: numpy in, device arrays out, values unchanged."""
+    import jax
+
+    from deblur_tf.run.feed import JaxDeviceLoop
+
+    batch = {"sharp": np.arange(12, dtype=np.float32).reshape(1, 2, 2, 3), "noise_std": np.array([0.01], np.float32)}
+    got = JaxDeviceLoop.transfer(batch)
+    assert all(isinstance(v, jax.Array) for v in got.values())
+    for k in batch:
+        np.testing.assert_array_equal(np.asarray(got[k]), batch[k])
