@@ -34,11 +34,16 @@ PredictFn = Callable[[np.ndarray], np.ndarray]  # (N, H, W, 3) float32 in [-1, 1
 
 
 def keras_predict_fn(model) -> PredictFn:
-    """Wrap a Keras model as a numpy-in/numpy-out predict function (inference mode: dropout off)."""
-    import keras
+    """Wrap a Keras model as a numpy-in/numpy-out predict function (inference mode: dropout off).
+
+    Through `predict_on_batch`, i.e. the backend's compiled predict step (a `tf.function` that relaxes its
+    shapes after a retrace, or a jitted JAX function per input shape), not an eager `model(batch)`: eagerly,
+    the first 4x512x512 batch of the shipped nafnet took 33 s on the 2-core CPU and later ones 5 s, against
+    5 s and 3.3 s compiled, so a 1280x720 photo took 25 s instead of the documented 5 (docs/BENCHMARKS.md).
+    """
 
     def predict(batch: np.ndarray) -> np.ndarray:
-        return keras.ops.convert_to_numpy(model(batch, training=False)).astype(np.float32)
+        return np.asarray(model.predict_on_batch(np.asarray(batch, np.float32)), np.float32)
 
     return predict
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from deblur_tf.cli import main
 from deblur_tf.errors import DeblurError
-from deblur_tf.inference import Deblurrer, pad_to_multiple
+from deblur_tf.inference import Deblurrer, keras_predict_fn, pad_to_multiple
 from deblur_tf.io import read_image, write_image
 from deblur_tf.metrics import psnr
 
@@ -44,6 +44,26 @@ def smooth(h, w, seed=0):
 
     n = np.random.default_rng(seed).random((h, w, 3)).astype(np.float32)
     return np.clip(cv2.GaussianBlur(n, (0, 0), 2) * 2 - 0.5, 0, 1)
+
+
+def test_keras_predict_fn_is_the_inference_call_for_any_shape():
+    """The compiled predict path must give what `model(x, training=False)` gives: dropout off (a model whose
+    output would be random in training mode), and right for a second and third input shape (retraced or
+    recompiled, not reused from the first)."""
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(3, 3, padding="same")(inp)
+    out = keras.layers.Dropout(0.5)(x)
+    model = keras.Model(inp, out)
+    predict = keras_predict_fn(model)
+    rng = np.random.default_rng(0)
+    for shape in [(4, 32, 48, 3), (2, 32, 48, 3), (1, 40, 24, 3)]:
+        batch = rng.uniform(-1, 1, shape).astype(np.float32)
+        got = predict(batch)
+        assert got.dtype == np.float32 and got.shape == shape
+        want = keras.ops.convert_to_numpy(model(batch, training=False))
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        np.testing.assert_array_equal(predict(batch), got)  # no dropout: the same twice
 
 
 def test_any_size_comes_back_same_size():

@@ -21,11 +21,11 @@ def _psnr_minus1_1(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_shipped_models_are_listed_with_one_default():
     names = {m["name"] for m in list_models()}
-    assert {"deblurgan", "deblurgan-mobile", "nafnet"} <= names
+    assert {"deblurgan", "deblurgan-mobile", "nafnet", "nafnet-small"} <= names
     assert default_model() == "nafnet"
 
 
-@pytest.mark.parametrize("name", ["deblurgan", "deblurgan-mobile", "nafnet"])
+@pytest.mark.parametrize("name", ["deblurgan", "deblurgan-mobile", "nafnet", "nafnet-small"])
 def test_shipped_model_matches_reference(name):
     with np.load(REFERENCE) as ref:
         expected = ref[name].astype(np.float32)

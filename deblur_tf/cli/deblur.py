@@ -26,6 +26,10 @@ from deblur_tf.io import (
 )
 from deblur_tf.zoo import default_model, list_models, load_model
 
+# Default tiles: the keras runtime runs photos up to 1024 px whole (nafnet's reach is wider than a 32-px
+# overlap, so fewer tile edges is better quality, docs/MODELS.md), a TFLite file has one fixed input size and
+# 512 keeps its conversion and its padding waste small.
+KERAS_TILE, TFLITE_TILE = 1024, 512
 FORMATS = ("png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp")
 
 
@@ -79,13 +83,16 @@ def side_by_side_image(left: np.ndarray, right: np.ndarray, gap: int = 8) -> np.
               help="Output format. Default: the same as each input.")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
               help="JPEG/WebP quality.")
-@click.option("--tile", type=click.IntRange(min=0), default=512, show_default=True,
-              help="Tile side in pixels for large images (bounded memory); 0 runs every image whole. Keep it "
-                   "large: instance-normalised models drift slightly per tile (51 dB vs whole at 512, 37 dB at 256).")
+@click.option("--tile", type=click.IntRange(min=0), default=None,
+              help="Tile side in pixels for large images (bounded memory); 0 runs every image whole. Default: "
+                   f"{KERAS_TILE} with the keras runtime (photos up to {KERAS_TILE} px run whole), {TFLITE_TILE} with "
+                   "tflite (one fixed-size file). Keep it large: tiles differ from the whole image within the "
+                   "model's reach of a tile edge (instance norm: 51 dB vs whole at 512, 37 dB at 256).")
 @click.option("--overlap", type=click.IntRange(min=0), default=32, show_default=True,
               help="Pixels shared by neighbouring tiles (feathered blend, no seams).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Tiles per model call.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Tiles per model call. Default: as many as make about one megapixel (4 tiles of 512, 1 of 1024), "
+                   "which bounds the memory of a call.")
 @click.option("--side-by-side", is_flag=True, help="Also write <name>_side_by_side.<ext>: input | result.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--runtime", type=click.Choice(["keras", "tflite"]), default="keras", show_default=True,
@@ -118,6 +125,10 @@ def deblur(inputs, out_dir, model_name, fmt, quality, tile, overlap, batch_size,
             more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
             raise OutputExistsError(f"{existing[0]}: already exists{more}; pass --overwrite to replace, "
                                     "or choose another -o folder")
+    if tile is None:
+        tile = TFLITE_TILE if runtime == "tflite" else KERAS_TILE
+    if batch_size is None:
+        batch_size = auto_batch_size(tile)
     loaded = load_model(model_name)
     if runtime == "tflite" and loaded.kind != "tflite":
         loaded = _as_tflite(loaded, tile)
@@ -167,6 +178,14 @@ def deblur(inputs, out_dir, model_name, fmt, quality, tile, overlap, batch_size,
         for msg in failed:
             click.echo(f"skipped: {msg}", err=True)
         raise DeblurError(f"{len(failed)} input image(s) could not be read (listed above)")
+
+
+def auto_batch_size(tile: int) -> int:
+    """Tiles per model call when --batch-size is not given: about one megapixel per call (4 x 512², 1 x 1024²),
+    so that a larger tile does not multiply the memory of a call; 0 (whole images) runs one image per call."""
+    if not tile:
+        return 1
+    return max(1, round(4 * 512 * 512 / (tile * tile)))
 
 
 def _as_tflite(loaded, tile: int):
