@@ -97,8 +97,8 @@ def side_by_side_image(left: np.ndarray, right: np.ndarray, gap: int = 8) -> np.
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--runtime", type=click.Choice(["keras", "tflite"]), default="keras", show_default=True,
               help="keras: the model as loaded (GPU when present). tflite: convert a Keras model once to a "
-                   "float32 LiteRT file for --tile-sized tiles (cached; DEBLUR_TF_CACHE) and run it with XNNPACK: "
-                   "~1.8x faster on a 2-core CPU; outputs agree within a gray level. Needs KERAS_BACKEND=tensorflow.")
+                   "float32 LiteRT file for --tile-sized tiles (cached; DEBLUR_TF_CACHE) and run it with XNNPACK: 1.3-1.8x "
+                   "faster on a 2-core CPU (docs/BENCHMARKS.md); outputs agree within a gray level. Needs KERAS_BACKEND=tensorflow.")
 @click.option("--keep-going", is_flag=True,
               help="Skip unreadable images (listed at the end, exit status 2) instead of stopping at the first.")
 def deblur(inputs, out_dir, model_name, fmt, quality, tile, overlap, batch_size, side_by_side, overwrite,
