@@ -114,6 +114,7 @@ class DataConfig:
     match_mean: bool = False  # ... shift each blurred crop to its sharp crop's mean (no learned darkening)
     jpeg_fraction: float = 0.0  # ... fraction of crops written as a JPEG (4:2:0) after the noise and rounding
     jpeg_quality: list[int] = field(default_factory=lambda: [60, 95])  # ... its quality, uniform in [lo, hi]
+    sharp_fraction: float = 0.0  # share of training crops left unblurred (delta kernel): teaches 'sharp stays sharp'
     val_crop: int = 256  # 0 = whole validation images (batch 1)
     val_batch_size: int = 4
     val_limit: int = 0  # validate on the first N batches only (0 = all)
@@ -337,6 +338,8 @@ def validate(cfg: PipelineConfig, source: str) -> None:
             raise bad(f"data.{key}", f"= {getattr(cfg.data, key)}: must be a fraction in [0, 1]")
     if cfg.data.shot_noise < 0:
         raise bad("data.shot_noise", f"= {cfg.data.shot_noise}: must be >= 0")
+    if not 0.0 <= cfg.data.sharp_fraction < 1.0:
+        raise bad("data.sharp_fraction", f"= {cfg.data.sharp_fraction}: must be a fraction in [0, 1)")
     if not 0.0 <= cfg.data.jpeg_fraction <= 1.0:
         raise bad("data.jpeg_fraction", f"= {cfg.data.jpeg_fraction}: must be a fraction in [0, 1]")
     jq = cfg.data.jpeg_quality

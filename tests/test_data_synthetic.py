@@ -259,3 +259,52 @@ def test_jax_path_never_imports_tensorflow(sharp_dir, tmp_path, rng):
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "TF_MODULES 0 []" in out.stdout, out.stdout
+
+
+def _is_delta(k: np.ndarray) -> bool:
+    c = k.shape[0] // 2
+    return k[c, c] == 1.0 and float(np.abs(k).sum()) == 1.0
+
+
+def test_sharp_fraction_leaves_that_share_of_crops_unblurred(sharp_dir):
+    """A share `sharp_fraction` of the training crops gets the centred delta kernel (their input is the sharp
+    crop plus camera noise); the others keep exactly the kernels they get without it; seeded; validation sets
+    (fixed mode) are untouched."""
+    kw = dict(crop=32, batch_size=8, kernel_size=K, kernel_bank=16, seed=3)
+    plain, sharp = SyntheticPairs(sharp_dir, **kw), SyntheticPairs(sharp_dir, sharp_fraction=0.4, **kw)
+    deltas = total = 0
+    for step in range(plain.steps_per_epoch):
+        for epoch in range(6):
+            a, b = plain.batch(epoch, step), sharp.batch(epoch, step)
+            np.testing.assert_array_equal(a["sharp"], b["sharp"])
+            np.testing.assert_array_equal(a["noise_std"], b["noise_std"])
+            for ka, kb in zip(a["kernel"], b["kernel"], strict=True):
+                assert not _is_delta(ka)  # camera-shake kernels are never a delta here
+                if _is_delta(kb):
+                    deltas += 1
+                else:
+                    np.testing.assert_array_equal(ka, kb)
+                total += 1
+    assert total >= 40 and 0.2 < deltas / total < 0.6, (deltas, total)
+    again = SyntheticPairs(sharp_dir, sharp_fraction=0.4, **kw)
+    np.testing.assert_array_equal(again.batch(2, 0)["kernel"], sharp.batch(2, 0)["kernel"])
+    fixed = dict(crop=32, batch_size=2, kernel_size=K, mode="fixed", seed=2)
+    np.testing.assert_array_equal(SyntheticPairs(sharp_dir, sharp_fraction=0.4, **fixed).batch(0, 0)["kernel"],
+                                  SyntheticPairs(sharp_dir, **fixed).batch(0, 0)["kernel"])
+    with pytest.raises(DatasetError, match="sharp_fraction"):
+        SyntheticPairs(sharp_dir, sharp_fraction=1.0, **kw)
+
+
+def test_sharp_fraction_comes_from_the_pipeline(sharp_dir):
+    from deblur_tf.config import ConfigError, load_pipeline
+    from deblur_tf.run.build import build_data
+
+    assert load_pipeline("nafnet-content").data.sharp_fraction == 0.1
+    assert load_pipeline("smoke").data.sharp_fraction == 0.0
+    cfg = load_pipeline("smoke", [f"data.train_dir={sharp_dir}", "data.val_dir=", "data.sharp_fraction=0.25",
+                                  "data.kernel_bank=4"])
+    train, val = build_data(cfg)
+    assert train.sharp_fraction == 0.25 and val is None
+    for bad in ("data.sharp_fraction=1.0", "data.sharp_fraction=-0.1"):
+        with pytest.raises(ConfigError, match=r"data\.sharp_fraction"):
+            load_pipeline("smoke", [bad])

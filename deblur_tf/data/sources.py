@@ -37,6 +37,7 @@ from deblur_tf.data.common import (
     _MIX,
     _NOISE,
     _NOISE_FIELD,
+    _SHARP,
     BatchSource,
     DatasetError,
     ImageStore,
@@ -202,6 +203,11 @@ class SyntheticPairs(BatchSource):
     of `kernel_bank` kernels drawn once at construction (drawing a 2000-step trajectory per crop costs more
     CPU than the crop itself), or fresh for every batch with `kernel_bank=0`.
 
+    `sharp_fraction` (train mode): that share of the crops gets a centred delta kernel, so its input is the sharp
+    crop with only the camera's noise, rounding and JPEG. A model that never sees a sharp input "deblurs"
+    every photo: the shipped models took the sharp validation photos to a median of 31 dB
+    (benchmarks/sharp_input.py, docs/MODELS.md).
+
     mode="train": seeded shuffle, random crops, flips and rotations, every epoch different.
     mode="fixed": an evaluation set that is the same every run for a given seed, on any backend: images in
         sorted order, one deterministic crop each (or the whole image with crop=None, batch_size=1), one
@@ -226,10 +232,14 @@ class SyntheticPairs(BatchSource):
         cache: bool = True,
         samples_per_epoch: int | None = None,
         trajectory=None,
+        sharp_fraction: float = 0.0,
     ) -> None:
         if mode not in ("train", "fixed"):
             raise DatasetError(f"mode={mode!r}: choose 'train' (random every epoch) or 'fixed' (evaluation set)")
         check_crop_and_batch(crop, batch_size, kernel_size, load_size)
+        if not 0.0 <= sharp_fraction < 1.0:
+            raise DatasetError(f"sharp_fraction={sharp_fraction}: must be in [0, 1) (the share of crops left unblurred)")
+        self.sharp_fraction = float(sharp_fraction)
         if kernel_bank < 0:
             raise DatasetError(f"kernel_bank={kernel_bank}: must be >= 0 (0 draws fresh kernels every batch)")
         if not gamma > 0:
@@ -333,6 +343,11 @@ class SyntheticPairs(BatchSource):
             else:
                 kernel = self._draw_kernels(len(pos), rng)
             noise = rng_for(self.seed, _NOISE, epoch, step).uniform(*self.noise_range, size=len(pos))
+            if self.sharp_fraction > 0:  # its own stream: the other crops keep the kernels they had without it
+                unblurred = rng_for(self.seed, _SHARP, epoch, step).random(len(pos)) < self.sharp_fraction
+                kernel = np.array(kernel, np.float32)
+                kernel[unblurred] = 0.0
+                kernel[unblurred, self.kernel_size // 2, self.kernel_size // 2] = 1.0  # blur_images' anchor
         return {"sharp": sharp, "kernel": np.ascontiguousarray(kernel, np.float32),
                 "noise_std": np.asarray(noise, np.float32)}
 
