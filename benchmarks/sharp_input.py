@@ -33,14 +33,25 @@ def noisy_8bit(sharp01: np.ndarray, std: float, rng: np.random.Generator) -> np.
 
 
 def main() -> None:
+    from deblur_tf.errors import DeblurError
+
+    try:
+        run(parse_args())
+    except DeblurError as exc:  # a missing folder, an unknown model: the one-line message, exit 1
+        raise SystemExit(f"error: {exc}") from None
+
+
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", default="nafnet,nafnet-small", help="comma list of shipped names or paths")
     p.add_argument("--sharp", default=str(ROOT.parent / "shared" / "data" / "sharp" / "val"), help="folder of sharp photos")
     p.add_argument("--noise-std", type=float, default=0.01, help="read noise of the noisy variant, [0, 1] units")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jsonl", default=None, help="also append the JSON lines to this file")
-    args = p.parse_args()
+    return p.parse_args()
 
+
+def run(args: argparse.Namespace) -> None:
     import keras
 
     from deblur_tf.inference import Deblurrer
