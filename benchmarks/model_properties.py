@@ -10,7 +10,9 @@ against their sharp counterpart), prints one JSON line and, at the end, a Markdo
 - `tiled_vs_full_db`: PSNR between the whole-image output and the output of `Deblurrer` with `--tile`-pixel
   tiles (32-px feathered overlap): how much tiling a large photo changes the result (instance norm makes a
   tile's statistics differ from the whole image's; a norm-free model agrees to float precision);
-- paired photos: `psnr_full`, `psnr_tiled`: PSNR vs the sharp photo of both outputs, and of the input.
+- paired photos: `psnr_full`, `psnr_tiled`: PSNR vs the sharp photo of both outputs, and of the input, and
+  `sharp_shift_r/g/b`: sharp - blurred per-channel mean (levels), the shift a perfect restoration would show
+  (a pair taken at another exposure has one, and then a model's shift is partly toward the truth).
 
     KERAS_BACKEND=tensorflow python benchmarks/model_properties.py --models deblurgan-mobile,deblurgan --crop 512
 """
@@ -55,8 +57,10 @@ def measure(loaded, blurred01: np.ndarray, tile: int, sharp01: np.ndarray | None
            "shift_b": round(float(shift[2]), 3), "checker": round(checkerboard_score(full, blurred01), 3),
            "tiled_vs_full_db": round(float("inf") if diff == 0 else 10 * np.log10(1.0 / diff), 2)}
     if sharp01 is not None:
+        truth = channel_mean_shift(sharp01, blurred01)
         row.update(psnr_input=round(psnr(blurred01, sharp01), 3), psnr_full=round(psnr(full, sharp01), 3),
-                   psnr_tiled=round(psnr(tiled, sharp01), 3))
+                   psnr_tiled=round(psnr(tiled, sharp01), 3), sharp_shift_r=round(float(truth[0]), 3),
+                   sharp_shift_g=round(float(truth[1]), 3), sharp_shift_b=round(float(truth[2]), 3))
     return row
 
 
@@ -96,13 +100,15 @@ def main() -> None:
                 with open(args.jsonl, "a") as f:
                     f.write(json.dumps(row) + "\n")
 
-    print("\n| model | photo | colour shift R/G/B (levels) | checkerboard score | tiled vs full | PSNR input / full "
-          "/ tiled |\n| --- | --- | --- | ---: | ---: | --- |")
+    print("\n| model | photo | colour shift R/G/B (levels) | sharp - blurred R/G/B | checkerboard score | tiled vs "
+          "full | PSNR input / full / tiled |\n| --- | --- | --- | --- | ---: | ---: | --- |")
     for r in rows:
         paired = (f"{r['psnr_input']:.2f} / {r['psnr_full']:.2f} / {r['psnr_tiled']:.2f} dB"
                   if "psnr_full" in r else "")
+        truth = (f"{r['sharp_shift_r']:+.2f} / {r['sharp_shift_g']:+.2f} / {r['sharp_shift_b']:+.2f}"
+                 if "sharp_shift_r" in r else "")
         print(f"| {r['model']} | {r['photo']} | {r['shift_r']:+.2f} / {r['shift_g']:+.2f} / {r['shift_b']:+.2f} | "
-              f"{r['checker']:.2f} | {r['tiled_vs_full_db']:.1f} dB | {paired} |")
+              f"{truth} | {r['checker']:.2f} | {r['tiled_vs_full_db']:.1f} dB | {paired} |")
 
 
 if __name__ == "__main__":
