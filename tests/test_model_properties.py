@@ -67,3 +67,8 @@ def test_paper_model_keeps_colours_adds_no_grid_and_tiling_costs_under_0_3_db():
     assert abs(row["psnr_full"] - row["psnr_tiled"]) < 0.3, row
     assert row["tiled_vs_full_db"] > 25.0, row
     assert psnr(blurred, sharp) == pytest.approx(row["psnr_input"], abs=1e-3)
+    # the pair's own exposure difference, the shift a perfect restoration would show (street's sharp frame
+    # is brighter in red and green: +11.5 / +12.5 levels on this 256 crop)
+    truth = channel_mean_shift(sharp, blurred)
+    assert [row["sharp_shift_r"], row["sharp_shift_g"], row["sharp_shift_b"]] == pytest.approx(truth, abs=1e-3)
+    assert truth[0] > 5.0 and truth[1] > 5.0, truth
