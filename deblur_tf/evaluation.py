@@ -43,7 +43,7 @@ from deblur_tf import __version__, classical
 from deblur_tf.blur import SHAKE_PRESETS, blur_numpy, per_item_generators, random_kernels
 from deblur_tf.data.common import Problems, discover_pairs, pair_scenes
 from deblur_tf.errors import DeblurError, ImageReadError, OutputExistsError
-from deblur_tf.inference import Deblurrer
+from deblur_tf.inference import Deblurrer, flip_ensemble
 from deblur_tf.io import iter_images, read_image, to_uint, write_bytes_atomic, write_image
 from deblur_tf.metrics import LPIPS, psnr, ssim
 from deblur_tf.synthset import kernel_path, listed_kernels, manifest_gamma
@@ -340,19 +340,24 @@ def load_eval_set(pairs_dir: Path | None, sharp_dir: Path | None, synthetic_seed
     return out
 
 
-def load_models(specs: tuple[str, ...], tile: int) -> tuple[dict[str, tuple[object, str]], dict[str, dict]]:
-    """({name: (Deblurrer, description)}, {name: what was loaded}); names are made unique."""
+def load_models(specs: tuple[str, ...], tile: int, ensemble: int = 1
+                ) -> tuple[dict[str, tuple[object, str]], dict[str, dict]]:
+    """({name: (Deblurrer, description)}, {name: what was loaded}); names are made unique. With `ensemble` > 1
+    every model runs as a mirrored self-ensemble (`deblur_tf.inference.flip_ensemble`) and its name says so
+    (`nafnet-x4`), so a table never passes an ensemble off as the plain model."""
     runners: dict[str, tuple[object, str]] = {}
     info = {}
     for spec in specs:
         loaded = load_model(spec)
-        name = loaded.name
+        base = loaded.name if ensemble == 1 else f"{loaded.name}-x{ensemble}"
+        name = base
         if name in runners or name in BASELINES:
-            name = f"{loaded.name}#{len(runners) + 1}"
-        deb = Deblurrer(loaded.predict, multiple=loaded.input_multiple, tile=tile or None)
+            name = f"{base}#{len(runners) + 1}"
+        deb = Deblurrer(flip_ensemble(loaded.predict, ensemble), multiple=loaded.input_multiple, tile=tile or None)
         params_txt = f"{loaded.kind}, {loaded.params:,} params" if loaded.params else loaded.kind
         runners[name] = (deb, params_txt)
-        info[name] = {"spec": spec, "kind": loaded.kind, "params": loaded.params, "source": loaded.source}
+        info[name] = {"spec": spec, "kind": loaded.kind, "params": loaded.params, "source": loaded.source,
+                      "ensemble": ensemble}
     return runners, info
 
 

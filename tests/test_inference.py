@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from deblur_tf.cli import main
 from deblur_tf.errors import DeblurError
-from deblur_tf.inference import Deblurrer, keras_predict_fn, pad_to_multiple
+from deblur_tf.inference import Deblurrer, flip_ensemble, keras_predict_fn, pad_to_multiple
 from deblur_tf.io import read_image, write_image
 from deblur_tf.metrics import psnr
 
@@ -411,3 +411,59 @@ def test_shipped_mobile_generator_runs_any_size(tmp_path):
     assert loaded.input_multiple == 8 and loaded.kind == "mobile"
     out = Deblurrer(loaded.predict, multiple=loaded.input_multiple, tile=None)(smooth(37, 50))
     assert out.shape == (37, 50, 3)
+
+
+def test_flip_ensemble_averages_the_mirrored_answers_one_copy_per_call():
+    """A model that adds a fixed left-to-right and top-to-bottom ramp is not mirror-symmetric: the ensemble
+    of 2 must cancel the left-right ramp's slope, that of 4 both; a mirror-symmetric model is unchanged."""
+    rng = np.random.default_rng(0)
+    batch = rng.uniform(-1, 1, (2, 6, 8, 3)).astype(np.float32)
+    ramp_w = np.linspace(-0.3, 0.3, 8, dtype=np.float32)[None, None, :, None]
+    ramp_h = np.linspace(0.0, 0.2, 6, dtype=np.float32)[None, :, None, None]
+    calls = []
+
+    def model(x):
+        calls.append(x.shape)
+        return x + ramp_w + ramp_h
+
+    np.testing.assert_allclose(flip_ensemble(model, 2)(batch), batch + ramp_h, atol=1e-6)  # mean of ramp_w: 0
+    assert calls == [batch.shape] * 2  # one mirrored copy per call: a call's memory does not grow
+    np.testing.assert_allclose(flip_ensemble(model, 4)(batch), batch + 0.1, atol=1e-6)  # mean of ramp_h: 0.1
+    assert flip_ensemble(model, 1) is model
+
+    def square(x):  # pointwise, so mirroring commutes with it
+        return x * x
+
+    np.testing.assert_allclose(flip_ensemble(square, 4)(batch), batch * batch, atol=1e-6)
+    with pytest.raises(DeblurError, match="ensemble size 3"):
+        flip_ensemble(model, 3)
+
+
+def test_deblur_and_evaluate_cli_ensemble(tmp_path, model_file):
+    """--ensemble 2 runs the model on the photo and its mirror image and writes their mean; an unknown size
+    is refused before anything is written; evaluate names the ensemble in its table."""
+    write_image(tmp_path / "in" / "a.png", smooth(40, 52))
+    runner = CliRunner()
+    outs = {}
+    for n in ("1", "2"):
+        r = runner.invoke(main, ["deblur", str(tmp_path / "in" / "a.png"), "-o", str(tmp_path / f"o{n}"),
+                                 "--model", str(model_file), "--ensemble", n, "--format", "png"])
+        assert r.exit_code == 0, r.output
+        outs[n] = read_image(tmp_path / f"o{n}" / "a.png")[0]
+    model = keras.models.load_model(model_file)
+    img = read_image(tmp_path / "in" / "a.png")[0][None] * 2 - 1
+    both = (model.predict_on_batch(img) + model.predict_on_batch(img[:, :, ::-1])[:, :, ::-1]) / 2
+    expected = np.clip((np.asarray(both)[0] + 1) / 2, 0, 1)
+    assert np.abs(outs["2"] - expected).max() <= 1.5 / 255
+    assert np.abs(outs["2"] - outs["1"]).max() > 2 / 255  # the random tiny model is not mirror-symmetric
+    r = runner.invoke(main, ["deblur", str(tmp_path / "in" / "a.png"), "-o", str(tmp_path / "o3"),
+                             "--model", str(model_file), "--ensemble", "3"])
+    assert r.exit_code == 2 and "3" in r.output and not (tmp_path / "o3").exists()
+
+    r = runner.invoke(main, ["evaluate", "--sharp", str(tmp_path / "in"), "--synthetic-seed", "1", "--kernel-size",
+                             "9", "--baselines", "blurred", "--model", str(model_file), "--ensemble", "2",
+                             "--no-lpips", "--out", str(tmp_path / "ev")])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
+    (name,) = summary["models"]
+    assert name.endswith("-x2") and summary["models"][name]["ensemble"] == 2 and name in summary["methods"]

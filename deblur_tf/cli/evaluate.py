@@ -31,6 +31,7 @@ from deblur_tf.evaluation import (
     write_contact_sheet,
     write_results,
 )
+from deblur_tf.inference import ENSEMBLE_SIZES
 from deblur_tf.io import check_writable
 from deblur_tf.metrics import LPIPS
 
@@ -73,6 +74,8 @@ from deblur_tf.metrics import LPIPS
 @click.option("--tile", type=click.IntRange(min=0), default=1024, show_default=True,
               help="Tile side for the models (0: whole images). Large, so that typical test images run whole: "
                    "instance-normalised models give slightly different output per tile.")
+@click.option("--ensemble", type=click.Choice([str(n) for n in ENSEMBLE_SIZES]), default="1", show_default=True,
+              help="Run every --model as a mirrored self-ensemble of this size (named <model>-x<N> in the table).")
 @click.option("--lpips/--no-lpips", "use_lpips", default=True, show_default=True,
               help="LPIPS costs one VGG16 pass per image and method (seconds per image on a CPU).")
 @click.option("--lpips-weights", type=click.Path(path_type=Path), default=None,
@@ -84,7 +87,7 @@ from deblur_tf.metrics import LPIPS
 @click.pass_context
 def evaluate(ctx, preset, pairs_dir, sharp_dir, synthetic_seed, kernel_size, shake, noise_std, gamma, models,
              baselines, tune, tune_images, nsr, tikhonov_weight, rl_iters, limit, max_side, crop_mismatch, tile,
-             use_lpips, lpips_weights, save_images, out_dir, overwrite) -> None:
+             ensemble, use_lpips, lpips_weights, save_images, out_dir, overwrite) -> None:
     """Measure models and classical baselines on a paired or synthetically blurred set.
 
     \b
@@ -106,7 +109,7 @@ def evaluate(ctx, preset, pairs_dir, sharp_dir, synthetic_seed, kernel_size, sha
     data = load_eval_set(pairs_dir, sharp_dir, synthetic_seed, limit, kernel_size, noise_std, gamma, max_side, shake,
                          crop_mismatch, gammas, quantize_bits)
     # models and LPIPS first, so a bad --model or missing weights fail before minutes of tuning
-    model_runners, model_info = load_models(models, tile)
+    model_runners, model_info = load_models(models, tile, int(ensemble))
     lp = LPIPS(lpips_weights) if use_lpips else None
     params, tuned = baseline_params(chosen, data, {"wiener": nsr, "tikhonov": tikhonov_weight, "rl": rl_iters},
                                     tune, tune_images, lambda m: click.echo(m, err=True))
