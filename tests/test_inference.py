@@ -449,6 +449,7 @@ def test_deblur_and_evaluate_cli_ensemble(tmp_path, model_file):
         r = runner.invoke(main, ["deblur", str(tmp_path / "in" / "a.png"), "-o", str(tmp_path / f"o{n}"),
                                  "--model", str(model_file), "--ensemble", n, "--format", "png"])
         assert r.exit_code == 0, r.output
+        assert ("ensemble of 2" in r.output) == (n == "2"), r.output  # the summary line says what ran
         outs[n] = read_image(tmp_path / f"o{n}" / "a.png")[0]
     model = keras.models.load_model(model_file)
     img = read_image(tmp_path / "in" / "a.png")[0][None] * 2 - 1

@@ -175,7 +175,8 @@ def deblur(inputs, out_dir, model_name, fmt, quality, tile, overlap, batch_size,
                         jpeg_quality=quality, icc_profile=meta.icc_profile)
     elapsed = time.perf_counter() - t0
     done = len(plan) - len(failed)
-    click.echo(f"deblurred {done} image(s) with {loaded.name} into {out_dir} "
+    how = f" (ensemble of {ensemble})" if ensemble != "1" else ""
+    click.echo(f"deblurred {done} image(s) with {loaded.name}{how} into {out_dir} "
                f"({elapsed:.1f} s, {elapsed / max(pixels / 1e6, 1e-9):.2f} s/megapixel)")
     if failed:
         for msg in failed:
