@@ -47,7 +47,7 @@ def blend(arrays: list[dict[str, np.ndarray]], weights: list[float]) -> dict[str
     for k in sorted(names):
         ref = arrays[0][k]
         acc = np.zeros(ref.shape, np.float32)
-        for i, (a, w) in enumerate(zip(arrays, weights), start=1):
+        for i, (a, w) in enumerate(zip(arrays, weights, strict=True), start=1):
             if a[k].shape != ref.shape:
                 raise ValueError(f"{k}: shape {a[k].shape} in model {i} but {ref.shape} in model 1")
             acc += np.float32(w) * a[k].astype(np.float32)
@@ -56,12 +56,18 @@ def blend(arrays: list[dict[str, np.ndarray]], weights: list[float]) -> dict[str
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("models", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="new model folder")
+@click.argument(
+    "models", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="new model folder"
+)
 @click.option("--weights", "weights_s", default=None, help="comma-separated blend weights (default: uniform)")
 @click.option("--name", default=None, help="name written into config.json (default: the folder name)")
 @click.option("--overwrite", is_flag=True, help="replace an existing output folder's files")
-def main(models: tuple[Path, ...], out_dir: Path, weights_s: str | None, name: str | None, overwrite: bool) -> None:
+def main(
+    models: tuple[Path, ...], out_dir: Path, weights_s: str | None, name: str | None, overwrite: bool
+) -> None:
     """Blend MODELS (zoo-style folders with weights.npz and config.json) into a new model folder."""
     if weights_s is None:
         weights = [1.0 / len(models)] * len(models)
@@ -69,15 +75,21 @@ def main(models: tuple[Path, ...], out_dir: Path, weights_s: str | None, name: s
         try:
             weights = [float(x) for x in weights_s.split(",")]
         except ValueError:
-            raise click.BadParameter(f"not a list of numbers: {weights_s!r}", param_hint="--weights") from None
+            raise click.BadParameter(
+                f"not a list of numbers: {weights_s!r}", param_hint="--weights"
+            ) from None
         if len(weights) != len(models):
-            raise click.BadParameter(f"{len(weights)} weights for {len(models)} models", param_hint="--weights")
+            raise click.BadParameter(
+                f"{len(weights)} weights for {len(models)} models", param_hint="--weights"
+            )
         if abs(sum(weights) - 1.0) > 1e-6:
             raise click.BadParameter(f"the weights sum to {sum(weights)}, not 1", param_hint="--weights")
     for m in models:
         for f in ("weights.npz", "config.json"):
             if not (m / f).is_file():
-                raise click.ClickException(f"{m / f} is missing: a model folder holds weights.npz and config.json")
+                raise click.ClickException(
+                    f"{m / f} is missing: a model folder holds weights.npz and config.json"
+                )
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise click.ClickException(f"{out_dir} is not empty; pass --overwrite to replace its files")
     arrays = []
@@ -95,7 +107,10 @@ def main(models: tuple[Path, ...], out_dir: Path, weights_s: str | None, name: s
     np.savez(out_dir / "weights.npz", **blended)
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     record = {
-        "inputs": [{"model": str(m), "sha256": _sha256(m / "weights.npz"), "weight": w} for m, w in zip(models, weights)],
+        "inputs": [
+            {"model": str(m), "sha256": _sha256(m / "weights.npz"), "weight": w}
+            for m, w in zip(models, weights, strict=True)
+        ],
         "sha256": _sha256(out_dir / "weights.npz"),
     }
     (out_dir / "blend.json").write_text(json.dumps(record, indent=2) + "\n")
