@@ -104,7 +104,7 @@ def main(
     config["name"] = name or out_dir.name
     config["default"] = False
     out_dir.mkdir(parents=True, exist_ok=True)
-    np.savez(out_dir / "weights.npz", **blended)
+    np.savez_compressed(out_dir / "weights.npz", **blended)
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     record = {
         "inputs": [
