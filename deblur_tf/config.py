@@ -115,6 +115,7 @@ class DataConfig:
     jpeg_fraction: float = 0.0  # ... fraction of crops written as a JPEG (4:2:0) after the noise and rounding
     jpeg_quality: list[int] = field(default_factory=lambda: [60, 95])  # ... its quality, uniform in [lo, hi]
     sharp_fraction: float = 0.0  # share of training crops left unblurred (delta kernel): teaches 'sharp stays sharp'
+    scale_range: list[float] = field(default_factory=lambda: [1.0, 1.0])  # crop scales U(lo, hi) <= 1: photos at several sizes
     val_crop: int = 256  # 0 = whole validation images (batch 1)
     val_batch_size: int = 4
     val_limit: int = 0  # validate on the first N batches only (0 = all)
@@ -340,6 +341,10 @@ def validate(cfg: PipelineConfig, source: str) -> None:
         raise bad("data.shot_noise", f"= {cfg.data.shot_noise}: must be >= 0")
     if not 0.0 <= cfg.data.sharp_fraction < 1.0:
         raise bad("data.sharp_fraction", f"= {cfg.data.sharp_fraction}: must be a fraction in [0, 1)")
+    sr = cfg.data.scale_range
+    if (len(sr) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in sr)
+            or not 0.0 < sr[0] <= sr[1] <= 1.0):
+        raise bad("data.scale_range", f"= {sr}: needs [lo, hi] with 0 < lo <= hi <= 1 ([1, 1] = plain crops)")
     if not 0.0 <= cfg.data.jpeg_fraction <= 1.0:
         raise bad("data.jpeg_fraction", f"= {cfg.data.jpeg_fraction}: must be a fraction in [0, 1]")
     jq = cfg.data.jpeg_quality

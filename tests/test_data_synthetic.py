@@ -308,3 +308,60 @@ def test_sharp_fraction_comes_from_the_pipeline(sharp_dir):
     for bad in ("data.sharp_fraction=1.0", "data.sharp_fraction=-0.1"):
         with pytest.raises(ConfigError, match=r"data\.sharp_fraction"):
             load_pipeline("smoke", [bad])
+
+
+def _ramp_dir(tmp_path: Path) -> Path:
+    """Photos whose value rises 2 levels per pixel to the right: a crop's mean step between neighbours is
+    2 / s at scale s, whatever part of the photo it comes from."""
+    for i, (h, w) in enumerate([(64, 96), (72, 80)]):
+        ramp = np.tile((2 * np.arange(w)).astype(np.uint8)[None, :, None], (h, 1, 3))
+        _write(tmp_path / "ramp" / f"r{i}.png", ramp)
+    return tmp_path / "ramp"
+
+
+def test_scale_range_takes_crops_at_smaller_scales(tmp_path):
+    """scale_range (lo, hi) shrinks a square of side crop / s to the crop: the ramp gets steeper by 1 / s; the
+    kernel and noise streams stay those of plain crops; (1, 1) is the plain crop; fixed sets are untouched."""
+    d = _ramp_dir(tmp_path)
+    kw = dict(crop=24, batch_size=2, kernel_size=K, kernel_bank=8, seed=5, augment=False)
+    plain = SyntheticPairs(d, **kw)
+    half = SyntheticPairs(d, scale_range=(0.5, 0.5), **kw)
+    some = SyntheticPairs(d, scale_range=(0.5, 1.0), **kw)
+    same = SyntheticPairs(d, scale_range=(1.0, 1.0), **kw)
+    steps = []
+    for epoch in range(4):
+        a, b, c = plain.batch(epoch, 0), half.batch(epoch, 0), some.batch(epoch, 0)
+        assert b["sharp"].shape == a["sharp"].shape == (2, 24, 24, 3)
+        np.testing.assert_array_equal(a["kernel"], b["kernel"])
+        np.testing.assert_array_equal(a["noise_std"], b["noise_std"])
+        np.testing.assert_array_equal(a["sharp"], same.batch(epoch, 0)["sharp"])
+        step_a = np.diff(a["sharp"], axis=2)[:, :, 1:-1].mean(axis=(1, 2, 3))
+        step_b = np.diff(b["sharp"], axis=2)[:, :, 1:-1].mean(axis=(1, 2, 3))
+        np.testing.assert_allclose(step_a, 4 / 255.0, rtol=0.02)  # 2 levels in [-1, 1] units
+        np.testing.assert_allclose(step_b, 2 * step_a, rtol=0.05)
+        steps.extend(np.diff(c["sharp"], axis=2)[:, :, 1:-1].mean(axis=(1, 2, 3)) / step_a)
+    assert min(steps) >= 0.98 and max(steps) <= 2.05 and max(steps) - min(steps) > 0.1, steps
+    again = SyntheticPairs(d, scale_range=(0.5, 1.0), **kw)
+    np.testing.assert_array_equal(again.batch(3, 0)["sharp"], some.batch(3, 0)["sharp"])
+    fixed = dict(crop=24, batch_size=2, kernel_size=K, mode="fixed", seed=2)
+    np.testing.assert_array_equal(SyntheticPairs(d, scale_range=(0.5, 0.5), **fixed).batch(0, 0)["sharp"],
+                                  SyntheticPairs(d, **fixed).batch(0, 0)["sharp"])
+    for bad in ((0.0, 1.0), (0.8, 0.5), (0.5, 1.5)):
+        with pytest.raises(DatasetError, match="scale_range"):
+            SyntheticPairs(d, scale_range=bad, **kw)
+
+
+def test_scale_range_comes_from_the_pipeline(tmp_path):
+    from deblur_tf.config import ConfigError, load_pipeline
+    from deblur_tf.run.build import build_data
+
+    d = _ramp_dir(tmp_path)
+    assert load_pipeline("smoke").data.scale_range == [1.0, 1.0]
+    cfg = load_pipeline("smoke", [f"data.train_dir={d}", "data.val_dir=", "data.scale_range=[0.6, 0.9]",
+                                  "data.kernel_bank=4", "data.crop=24"])
+    train, _ = build_data(cfg)
+    assert train.scale_range == (0.6, 0.9)
+    for bad in ("data.scale_range=[0, 1]", "data.scale_range=[0.9, 0.5]", "data.scale_range=[0.5]",
+                'data.scale_range=["a", 1]'):
+        with pytest.raises(ConfigError, match=r"data\.scale_range"):
+            load_pipeline("smoke", [bad])

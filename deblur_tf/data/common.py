@@ -39,7 +39,7 @@ DEFAULT_CACHE_BYTES = int(os.environ.get("DEBLUR_DATA_CACHE_BYTES", 4 << 30))
 MAX_LISTED = 20
 
 # Purposes keyed into the seed, so that e.g. changing the flip policy never changes the shuffle order.
-_SHUFFLE, _CROP, _KERNEL, _NOISE, _MIX, _BANK, _NOISE_FIELD, _SHARP = range(8)
+_SHUFFLE, _CROP, _KERNEL, _NOISE, _MIX, _BANK, _NOISE_FIELD, _SHARP, _SCALE = range(9)
 
 
 class DatasetError(DeblurError):

@@ -26,6 +26,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from deblur_tf.blur import random_kernels
@@ -37,6 +38,7 @@ from deblur_tf.data.common import (
     _MIX,
     _NOISE,
     _NOISE_FIELD,
+    _SCALE,
     _SHARP,
     BatchSource,
     DatasetError,
@@ -208,6 +210,12 @@ class SyntheticPairs(BatchSource):
     every photo: the shipped models took the sharp validation photos to a median of 31 dB
     (benchmarks/sharp_input.py, docs/MODELS.md).
 
+    `scale_range` (train mode): each crop is taken at a scale s ~ U(lo, hi) <= 1: a square of side crop / s
+    (at most the photo's shorter side) is cut and shrunk to `crop` with INTER_AREA. A few hundred photos seen
+    at several scales are more distinct content, and the blur, applied after the resize, meets textures at
+    sizes it did not meet before. (1, 1), the default, is the plain crop and draws nothing, so the crop,
+    kernel and noise streams are the same as without it.
+
     mode="train": seeded shuffle, random crops, flips and rotations, every epoch different.
     mode="fixed": an evaluation set that is the same every run for a given seed, on any backend: images in
         sorted order, one deterministic crop each (or the whole image with crop=None, batch_size=1), one
@@ -233,6 +241,7 @@ class SyntheticPairs(BatchSource):
         samples_per_epoch: int | None = None,
         trajectory=None,
         sharp_fraction: float = 0.0,
+        scale_range: Sequence[float] = (1.0, 1.0),
     ) -> None:
         if mode not in ("train", "fixed"):
             raise DatasetError(f"mode={mode!r}: choose 'train' (random every epoch) or 'fixed' (evaluation set)")
@@ -240,6 +249,11 @@ class SyntheticPairs(BatchSource):
         if not 0.0 <= sharp_fraction < 1.0:
             raise DatasetError(f"sharp_fraction={sharp_fraction}: must be in [0, 1) (the share of crops left unblurred)")
         self.sharp_fraction = float(sharp_fraction)
+        lo, hi = (float(v) for v in scale_range)
+        if not 0.0 < lo <= hi <= 1.0:
+            raise DatasetError(f"scale_range={tuple(scale_range)}: needs 0 < lo <= hi <= 1 (crop scales; (1, 1) = "
+                               "plain crops, (0.5, 1) = from full size down to half)")
+        self.scale_range = (lo, hi)
         if kernel_bank < 0:
             raise DatasetError(f"kernel_bank={kernel_bank}: must be >= 0 (0 draws fresh kernels every batch)")
         if not gamma > 0:
@@ -331,9 +345,17 @@ class SyntheticPairs(BatchSource):
         shapes = [self._store.shapes[i] for i in idx]
         h, w = (self.crop, self.crop) if self.crop else shapes[0]
         sharp = np.empty((len(pos), h, w, 3), np.float32)
+        scaled = self.crop is not None and not self.fixed and self.scale_range != (1.0, 1.0)
         for j, (p, i) in enumerate(zip(pos, idx, strict=True)):
-            aug = draw_augment(rng_for(self.seed, _CROP, epoch, int(p)), shapes[j], self.crop, self.augment)
-            to_signed(apply_augment(self._store.get(int(i)), aug, self.crop), out=sharp[j])
+            side = self.crop
+            if scaled:
+                s = rng_for(self.seed, _SCALE, epoch, int(p)).uniform(*self.scale_range)
+                side = max(self.crop, min(round(self.crop / s), *shapes[j]))
+            aug = draw_augment(rng_for(self.seed, _CROP, epoch, int(p)), shapes[j], side, self.augment)
+            img = apply_augment(self._store.get(int(i)), aug, side)
+            if side != self.crop:
+                img = cv2.resize(img, (self.crop, self.crop), interpolation=cv2.INTER_AREA)
+            to_signed(img, out=sharp[j])
         if self.fixed:
             kernel, noise = self._fixed_kernels[pos], self._fixed_noise[pos]
         else:
