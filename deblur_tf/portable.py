@@ -10,8 +10,9 @@ model with each custom layer replaced by standard layers computing the same valu
 - `UpsampleNearest2D(f)`: `UpSampling2D(f, interpolation="nearest")` (the same pixels).
 - `ClipAdd`: `Add`, then `Minimum`/`Maximum` against constant tensors (`Rescaling(0, c)` of the sum).
 - `Scale` (NAFNet's per-channel beta/gamma): a 1x1 `DepthwiseConv2D` whose kernel is the scale.
-- `SliceChannels(a, b)` (NAFNet's SimpleGate halves): a 1x1 `Conv2D` with a 0/1 selection kernel (exact: the
-  other channels are multiplied by 0 and summed), at the cost of a c x 2c matmul per pixel in this file only.
+- `SliceChannels(a, b)` (NAFNet's SimpleGate halves): `Permute` the channels to axis 1, `Cropping2D` them
+  there, `Permute` back: a copy, no arithmetic, so exact. (Until 2026-12-04 it was a 1x1 `Conv2D` with a 0/1
+  selection kernel: also exact, but a c x 2c matmul per pixel and more than twice the weights in the file.)
 - `ReflectionPadding2D(p)`: zero padding plus, for each of the p border rows (columns) per side, the mirrored
   interior row shifted into place (`Cropping2D` + `ZeroPadding2D`) and selected by a one-row mask built from
   a tensor of ones the same way. Only shifts, products with 0/1 masks and sums of exact zeros: bit-identical
@@ -89,16 +90,11 @@ def _standard_call(layer, *args, **kwargs):
         out = conv(args[0])
         conv.set_weights([scale.reshape(1, 1, -1, 1)])
         return out
-    if kind == "SliceChannels":  # x[..., a:b] = a 1x1 conv with a 0/1 selection matrix (sums of exact zeros)
-        import numpy as np
-
+    if kind == "SliceChannels":  # x[..., a:b]: channels moved to axis 1, cropped there, moved back (exact)
         c_in = int(args[0].shape[-1])
-        select = np.zeros((1, 1, c_in, layer.stop - layer.start), np.float32)
-        select[0, 0, np.arange(layer.start, layer.stop), np.arange(layer.stop - layer.start)] = 1.0
-        conv = keras.layers.Conv2D(layer.stop - layer.start, 1, use_bias=False, name=name)
-        out = conv(args[0])
-        conv.set_weights([select])
-        return out
+        x = keras.layers.Permute((3, 1, 2), name=f"{name}_chw")(args[0])
+        x = keras.layers.Cropping2D(((layer.start, c_in - layer.stop), (0, 0)), name=f"{name}_crop")(x)
+        return keras.layers.Permute((2, 3, 1), name=name)(x)
     if type(layer).__module__.startswith("deblur_tf"):
         raise DeblurError(f"layer {name} ({kind}) has no standard-Keras equivalent; the model cannot be exported "
                           "as a portable .keras file")
