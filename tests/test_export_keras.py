@@ -84,13 +84,8 @@ def test_exported_file_holds_standard_layers_only(saved):
     assert config["config"]["name"].endswith("_x4")  # the input multiple travels with the file
 
 
-def test_shipped_mobile_export_is_bit_identical_in_plain_keras(tmp_path):
-    """The shipped default (mobile U-Net: nearest upsampling, clip-add) through the portable export."""
-    from deblur_tf.zoo import load_model
-
-    loaded = load_model("deblurgan-mobile")
-    path = export_keras(loaded.keras_model, tmp_path / "mobile.keras")
-    x = np.random.default_rng(2).uniform(-1, 1, (1, 40, 56, 3)).astype(np.float32)
+def _predict_in_plain_keras(path: Path, x: np.ndarray, tmp_path: Path) -> np.ndarray:
+    """The .keras file's output on `x` in a fresh process where deblur_tf cannot be imported (RELOAD)."""
     np.save(tmp_path / "x.npy", x)
     (tmp_path / "reload.py").write_text(RELOAD)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -98,7 +93,17 @@ def test_shipped_mobile_export_is_bit_identical_in_plain_keras(tmp_path):
                           str(tmp_path / "y.npy")], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
-    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), loaded.predict(x))
+    return np.load(tmp_path / "y.npy")
+
+
+def test_shipped_mobile_export_is_bit_identical_in_plain_keras(tmp_path):
+    """The shipped default (mobile U-Net: nearest upsampling, clip-add) through the portable export."""
+    from deblur_tf.zoo import load_model
+
+    loaded = load_model("deblurgan-mobile")
+    path = export_keras(loaded.keras_model, tmp_path / "mobile.keras")
+    x = np.random.default_rng(2).uniform(-1, 1, (1, 40, 56, 3)).astype(np.float32)
+    np.testing.assert_array_equal(_predict_in_plain_keras(path, x, tmp_path), loaded.predict(x))
     assert load_model(str(path)).input_multiple == 8  # deblur-tf reads the multiple back from the name
 
 
@@ -185,11 +190,4 @@ def test_nafnet_export_is_bit_identical_without_extra_weights(tmp_path):
     want = np.asarray(model.predict_on_batch(x))
     np.testing.assert_array_equal(np.asarray(portable.predict_on_batch(x)), want)
     path = export_keras(model, tmp_path / "naf.keras")
-    np.save(tmp_path / "x.npy", x)
-    (tmp_path / "reload.py").write_text(RELOAD)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    res = subprocess.run([sys.executable, str(tmp_path / "reload.py"), str(path), str(tmp_path / "x.npy"),
-                          str(tmp_path / "y.npy")], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
-    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), want)
+    np.testing.assert_array_equal(_predict_in_plain_keras(path, x, tmp_path), want)
