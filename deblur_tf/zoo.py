@@ -100,8 +100,15 @@ def default_model(root: Path | None = None) -> str | None:
 
 
 def save_shipped(model, out_dir: str | os.PathLike, name: str, kind: str, kwargs: dict | None = None,
-                 input_multiple: int = 4, default: bool = False, card: str = "MODEL_CARD.md") -> Path:
-    """Write a model in the shipped layout (the lead uses it to package trained weights)."""
+                 input_multiple: int | None = None, default: bool = False, card: str = "MODEL_CARD.md") -> Path:
+    """Write a model in the shipped layout (the lead uses it to package trained weights).
+
+    `input_multiple=None` records what the network needs (its `CheckDivisible` layers): a packed NAFNet was
+    written with 4 where it needs 16, and the config.json then had to be mended by hand before shipping."""
+    from deblur_tf.portable import model_multiple  # imports Keras: only when a model is saved
+
+    if input_multiple is None:
+        input_multiple = model_multiple(model)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     arrays = {f"w{i:03d}": np.asarray(w).astype(np.float16) for i, w in enumerate(model.get_weights())}

@@ -413,6 +413,20 @@ def test_shipped_mobile_generator_runs_any_size(tmp_path):
     assert out.shape == (37, 50, 3)
 
 
+def test_save_shipped_records_the_multiple_the_network_needs(tmp_path):
+    """Packed without an explicit multiple (scripts/gpu_train.sh does so), a 4-level NAFNet's config says 16."""
+    import json
+
+    from deblur_tf.models import build_generator
+    from deblur_tf.zoo import save_shipped
+
+    kw = {"width": 8, "encoder_blocks": [1, 1, 1, 1], "middle_blocks": 1, "decoder_blocks": [1, 1, 1, 1]}
+    folder = save_shipped(build_generator("nafnet", **kw), tmp_path / "naf", "naf", "nafnet", kw)
+    assert json.loads((folder / "config.json").read_text())["input_multiple"] == 16
+    folder = save_shipped(build_generator("mobile"), tmp_path / "mob", "mob", "mobile", {})
+    assert json.loads((folder / "config.json").read_text())["input_multiple"] == 8
+
+
 def test_flip_ensemble_averages_the_mirrored_answers_one_copy_per_call():
     """A model that adds a fixed left-to-right and top-to-bottom ramp is not mirror-symmetric: the ensemble
     of 2 must cancel the left-right ramp's slope, that of 4 both; a mirror-symmetric model is unchanged."""
