@@ -116,6 +116,7 @@ class DataConfig:
     jpeg_quality: list[int] = field(default_factory=lambda: [60, 95])  # ... its quality, uniform in [lo, hi]
     sharp_fraction: float = 0.0  # share of training crops left unblurred (delta kernel): teaches 'sharp stays sharp'
     scale_range: list[float] = field(default_factory=lambda: [1.0, 1.0])  # crop scales U(lo, hi) <= 1: photos at several sizes
+    exposures: list[float] = field(default_factory=lambda: [0.1, 0.5, 1.0])  # training kernels keep one of these fractions of their trajectory
     val_crop: int = 256  # 0 = whole validation images (batch 1)
     val_batch_size: int = 4
     val_limit: int = 0  # validate on the first N batches only (0 = all)
@@ -345,6 +346,11 @@ def validate(cfg: PipelineConfig, source: str) -> None:
     if (len(sr) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in sr)
             or not 0.0 < sr[0] <= sr[1] <= 1.0):
         raise bad("data.scale_range", f"= {sr}: needs [lo, hi] with 0 < lo <= hi <= 1 ([1, 1] = plain crops)")
+    ex = cfg.data.exposures
+    if (not ex or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in ex)
+            or not all(0.0 < v <= 1.0 for v in ex)):
+        raise bad("data.exposures", f"= {ex}: needs one or more fractions in (0, 1] (one is drawn per training "
+                  "kernel; [0.1, 0.5, 1.0] is DeblurGAN's, [0.5, 1.0] leaves out the small 10 % cuts)")
     if not 0.0 <= cfg.data.jpeg_fraction <= 1.0:
         raise bad("data.jpeg_fraction", f"= {cfg.data.jpeg_fraction}: must be a fraction in [0, 1]")
     jq = cfg.data.jpeg_quality

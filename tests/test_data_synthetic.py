@@ -365,3 +365,30 @@ def test_scale_range_comes_from_the_pipeline(tmp_path):
                 'data.scale_range=["a", 1]'):
         with pytest.raises(ConfigError, match=r"data\.scale_range"):
             load_pipeline("smoke", [bad])
+
+
+def test_exposures_shift_the_kernel_bank_and_come_from_the_pipeline(sharp_dir):
+    """`exposures` feeds the kernel bank (longer kernels with (0.5, 1)); the default equals DeblurGAN's list given
+    explicitly; bad values are errors naming the option, in the source and in the pipeline."""
+    from deblur_tf.blur import kernel_extent
+    from deblur_tf.config import ConfigError, load_pipeline
+    from deblur_tf.run.build import build_data
+
+    kw = dict(crop=24, batch_size=2, kernel_size=31, kernel_bank=200, seed=3)
+    base = SyntheticPairs(sharp_dir, **kw)
+    np.testing.assert_array_equal(base._bank, SyntheticPairs(sharp_dir, exposures=(0.1, 0.5, 1.0), **kw)._bank)
+    long = SyntheticPairs(sharp_dir, exposures=(0.5, 1.0), **kw)
+    assert np.median(kernel_extent(long._bank)) > np.median(kernel_extent(base._bank))
+    np.testing.assert_array_equal(long.batch(1, 0)["sharp"], base.batch(1, 0)["sharp"])  # crops untouched
+    for bad in ((), (0.0, 1.0), (1.2,)):
+        with pytest.raises(DatasetError, match="exposures"):
+            SyntheticPairs(sharp_dir, exposures=bad, **kw)
+
+    assert load_pipeline("smoke").data.exposures == [0.1, 0.5, 1.0]
+    cfg = load_pipeline("smoke", [f"data.train_dir={sharp_dir}", "data.val_dir=", "data.exposures=[0.5, 1]",
+                                  "data.kernel_bank=4", "data.crop=24"])
+    train, _ = build_data(cfg)
+    assert train.exposures == (0.5, 1.0)
+    for bad in ("data.exposures=[]", "data.exposures=[0, 1]", "data.exposures=[1.5]", 'data.exposures=["a"]'):
+        with pytest.raises(ConfigError, match=r"data\.exposures"):
+            load_pipeline("smoke", [bad])

@@ -144,24 +144,24 @@ def random_kernel_bank(
     size: int | None = 31,
     rng: RngLike = None,
     params: TrajectoryParams | None = None,
-    exposure: float | None = None,
+    exposure: float | Sequence[float] | None = None,
     fit: str = "shrink",
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """`random_kernels` plus what was drawn for each kernel (exposure, shake strengths, shrink), for manifests."""
     _check_size(size)
+    choices = _exposure_choices(exposure)
     params = params or TrajectoryParams()
     if isinstance(rng, Sequence) and not isinstance(rng, str | bytes):
         gens: list[np.random.Generator] | np.random.Generator = [as_generator(g) for g in rng]
     else:
         gens = as_generator(rng)
     traj, drawn = simulate(n, params, gens)
-    if exposure is None:
-        if isinstance(gens, list):
-            exp = np.array([g.choice(DEFAULT_EXPOSURES) for g in gens], np.float64)
-        else:
-            exp = gens.choice(np.asarray(DEFAULT_EXPOSURES), size=n)
+    if choices is None:
+        exp = np.full(n, float(exposure))  # type: ignore[arg-type]
+    elif isinstance(gens, list):
+        exp = np.array([g.choice(choices) for g in gens], np.float64)
     else:
-        exp = np.full(n, float(exposure))
+        exp = gens.choice(np.asarray(choices), size=n)
     kernels, scale = rasterise(traj, size, exp, fit)
     info = dict(drawn)
     info["exposure"] = exp
@@ -169,12 +169,26 @@ def random_kernel_bank(
     return kernels, info
 
 
+def _exposure_choices(exposure: float | Sequence[float] | None) -> tuple[float, ...] | None:
+    """The fractions one is drawn from per kernel, or None for one fixed fraction."""
+    if exposure is None:
+        return DEFAULT_EXPOSURES
+    if np.ndim(exposure) == 0:
+        return None
+    choices = tuple(float(e) for e in exposure)  # type: ignore[union-attr]
+    if not choices or not all(np.isfinite(e) and 0 < e <= 1 for e in choices):
+        raise ValueError(f"exposure fractions must be in (0, 1], got {list(choices)}")
+    return choices
+
+
 def random_kernels(n: int, size: int | None = 31, rng: RngLike = None, params: TrajectoryParams | None = None,
-                   exposure: float | None = None, fit: str = "shrink") -> np.ndarray:
+                   exposure: float | Sequence[float] | None = None, fit: str = "shrink") -> np.ndarray:
     """`n` random camera-shake kernels, float32 (n, size, size): each non-negative, sums to 1, centred.
 
     `rng`: Generator, int seed (deterministic), None, or a sequence of n Generators (see
-    `per_item_generators`). `exposure=None` picks per kernel one of DEFAULT_EXPOSURES, as DeblurGAN does.
+    `per_item_generators`). `exposure`: the fraction of the trajectory the shutter sees. None picks per kernel
+    one of DEFAULT_EXPOSURES, as DeblurGAN does; a sequence picks per kernel one of its values (repeat a value to
+    weight it: (0.5, 1.0) leaves out the 10 % cuts that make most of the small kernels, docs/BLUR.md).
     """
     return random_kernel_bank(n, size, rng, params, exposure, fit)[0]
 

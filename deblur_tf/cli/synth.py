@@ -44,16 +44,17 @@ from deblur_tf.synthset import image_entry, new_manifest, write_manifest
 KERNEL_CHUNK = 128  # trajectories simulated per vectorised pass (memory ~ 100 MB at the default 2000 steps)
 
 
-def _exposure_option(value: str) -> float | None:
+def _exposure_option(value: str) -> float | tuple[float, ...] | None:
+    """'random' (DeblurGAN's 0.1/0.5/1 per kernel), one fraction, or a comma list drawn from per kernel."""
     if value.lower() == "random":
         return None
     try:
-        e = float(value)
+        values = tuple(float(v) for v in value.split(","))
     except ValueError:
-        raise click.BadParameter(f"{value!r}: give a fraction in (0, 1] or 'random'") from None
-    if not 0 < e <= 1:
-        raise click.BadParameter(f"{value!r}: the exposure fraction must be in (0, 1]")
-    return e
+        raise click.BadParameter(f"{value!r}: give a fraction in (0, 1], a comma list of them, or 'random'") from None
+    if not all(0 < e <= 1 for e in values):
+        raise click.BadParameter(f"{value!r}: exposure fractions must be in (0, 1]")
+    return values[0] if len(values) == 1 else values
 
 
 def _trajectory_params(iters: int, max_len: float, expl: float | None):
@@ -126,8 +127,8 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
               help="Shake 'anxiety'; default: drawn per image as 0.1*U(0,1). DeblurGAN's own set used "
                    "0.003-0.01 (nearly straight streaks).")
 @click.option("--exposure", default="random", show_default=True,
-              help="Fraction (0, 1] of the trajectory the shutter sees, or 'random' for one of 0.1/0.5/1 "
-                   "per image (DeblurGAN).")
+              help="Fraction (0, 1] of the trajectory the shutter sees, a comma list to draw one from per image "
+                   "(e.g. 0.5,1), or 'random' for one of 0.1/0.5/1 per image (DeblurGAN).")
 @click.option("--fit", type=click.Choice(["shrink", "crop"]), default="shrink", show_default=True,
               help="A shake larger than the window: shrink it about its centroid, or crop its tails.")
 @click.option("--gamma", type=click.FloatRange(min=0, min_open=True), default=2.2, show_default=True,
@@ -170,7 +171,8 @@ def synth(sharp_dir: Path, out_dir: Path, seed: int, kernel_size: int, max_len: 
     manifest = new_manifest(sharp_dir, seed, {
         "kernel_size": kernel_size,
         "trajectory": params.to_dict(),
-        "exposure": "random from [0.1, 0.5, 1.0]" if exp_value is None else exp_value,
+        "exposure": ("random from [0.1, 0.5, 1.0]" if exp_value is None
+                     else f"random from {list(exp_value)}" if isinstance(exp_value, tuple) else exp_value),
         "fit": fit,
         "gamma": gamma,
         "noise_std": noise_std,
@@ -284,7 +286,9 @@ def extent_report(extents: np.ndarray, shake: str, size: int, seed: int, width: 
 @click.option("--max-len", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Shake path length over the full exposure, pixels (default: the preset's).")
 @click.option("--expl", type=click.FloatRange(min=0), default=None, help="Shake anxiety (default random).")
-@click.option("--exposure", default="random", show_default=True, help="Fraction (0, 1] or 'random'.")
+@click.option("--exposure", default="random", show_default=True,
+              help="Fraction (0, 1] of the trajectory each kernel keeps, a comma list to draw one from per kernel "
+                   "(data.exposures of a pipeline, e.g. 0.5,1), or 'random' (0.1,0.5,1 as DeblurGAN).")
 @click.option("--stats", "stats_n", type=click.IntRange(min=1), default=None,
               help="Print the kernel-extent distribution (percentiles, histogram) of this many kernels "
                    "(kernels 0..N-1 of the seed); OUT_PNG is then optional.")

@@ -216,6 +216,10 @@ class SyntheticPairs(BatchSource):
     sizes it did not meet before. (1, 1), the default, is the plain crop and draws nothing, so the crop,
     kernel and noise streams are the same as without it.
 
+    `exposures`: the fractions of each trajectory a kernel keeps, one drawn per kernel (None: DeblurGAN's
+    (0.1, 0.5, 1), whose 10 % cuts make most of the kernels under 8 px). Real hand shake is 10-30 px (Levin
+    et al. 2009), so (0.5, 1) moves the bank toward it; the draws come from the kernel streams as before.
+
     mode="train": seeded shuffle, random crops, flips and rotations, every epoch different.
     mode="fixed": an evaluation set that is the same every run for a given seed, on any backend: images in
         sorted order, one deterministic crop each (or the whole image with crop=None, batch_size=1), one
@@ -242,6 +246,7 @@ class SyntheticPairs(BatchSource):
         trajectory=None,
         sharp_fraction: float = 0.0,
         scale_range: Sequence[float] = (1.0, 1.0),
+        exposures: Sequence[float] | None = None,
     ) -> None:
         if mode not in ("train", "fixed"):
             raise DatasetError(f"mode={mode!r}: choose 'train' (random every epoch) or 'fixed' (evaluation set)")
@@ -254,6 +259,12 @@ class SyntheticPairs(BatchSource):
             raise DatasetError(f"scale_range={tuple(scale_range)}: needs 0 < lo <= hi <= 1 (crop scales; (1, 1) = "
                                "plain crops, (0.5, 1) = from full size down to half)")
         self.scale_range = (lo, hi)
+        if exposures is not None:
+            exposures = tuple(float(e) for e in exposures)
+            if not exposures or not all(0.0 < e <= 1.0 for e in exposures):
+                raise DatasetError(f"exposures={list(exposures)}: give one or more fractions in (0, 1] (the share of "
+                                   "each shake trajectory a kernel keeps; (0.1, 0.5, 1) is DeblurGAN's)")
+        self.exposures = exposures
         if kernel_bank < 0:
             raise DatasetError(f"kernel_bank={kernel_bank}: must be >= 0 (0 draws fresh kernels every batch)")
         if not gamma > 0:
@@ -311,7 +322,7 @@ class SyntheticPairs(BatchSource):
 
     def _draw_kernels(self, n: int, rng: np.random.Generator | list[np.random.Generator]) -> np.ndarray:
         kw = {} if self.trajectory is None else {"params": self.trajectory}
-        k = np.asarray(random_kernels(n, size=self.kernel_size, rng=rng, **kw), np.float32)
+        k = np.asarray(random_kernels(n, size=self.kernel_size, rng=rng, exposure=self.exposures, **kw), np.float32)
         if k.shape != (n, self.kernel_size, self.kernel_size):
             raise DatasetError(f"random_kernels returned shape {k.shape}, expected {(n, self.kernel_size, self.kernel_size)}")
         return k

@@ -213,7 +213,7 @@ def build_data(cfg: PipelineConfig) -> tuple[Any, Any]:
                               kernel_size=d.kernel_size, kernel_bank=d.kernel_bank, noise_std=tuple(d.noise_std),
                               gamma=d.gamma, seed=seed, load_size=load_size, augment=d.augment,
                               samples_per_epoch=spe, trajectory=SHAKE_PRESETS[d.shake], skip_bad=d.skip_bad,
-                              sharp_fraction=d.sharp_fraction,
+                              sharp_fraction=d.sharp_fraction, exposures=tuple(d.exposures),
                               scale_range=tuple(d.scale_range), **kw)
 
     if d.kind == "synthetic":
