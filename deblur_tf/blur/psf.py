@@ -188,7 +188,7 @@ def random_kernels(n: int, size: int | None = 31, rng: RngLike = None, params: T
     `rng`: Generator, int seed (deterministic), None, or a sequence of n Generators (see
     `per_item_generators`). `exposure`: the fraction of the trajectory the shutter sees. None picks per kernel
     one of DEFAULT_EXPOSURES, as DeblurGAN does; a sequence picks per kernel one of its values (repeat a value to
-    weight it: (0.5, 1.0) leaves out the 10 % cuts that make most of the small kernels, docs/BLUR.md).
+    weight it: (0.5, 1.0) leaves out the 10 % cuts that make half of the kernels under 8 px, docs/BLUR.md).
     """
     return random_kernel_bank(n, size, rng, params, exposure, fit)[0]
 

@@ -217,7 +217,7 @@ class SyntheticPairs(BatchSource):
     kernel and noise streams are the same as without it.
 
     `exposures`: the fractions of each trajectory a kernel keeps, one drawn per kernel (None: DeblurGAN's
-    (0.1, 0.5, 1), whose 10 % cuts make most of the kernels under 8 px). Real hand shake is 10-30 px (Levin
+    (0.1, 0.5, 1), whose 10 % cuts make half of the kernels under 8 px). Real hand shake is 10-30 px (Levin
     et al. 2009), so (0.5, 1) moves the bank toward it; the draws come from the kernel streams as before.
 
     mode="train": seeded shuffle, random crops, flips and rotations, every epoch different.
