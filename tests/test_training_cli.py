@@ -227,14 +227,17 @@ def test_dry_run_needs_no_run_dir_but_training_does(tmp_path, monkeypatch):
 
 
 def test_first_ctrl_c_asks_to_stop_second_aborts():
-    """The flag the loop checks after every step (a checkpoint is then saved); a second Ctrl-C raises."""
+    """The flag the loop checks after every step (a checkpoint is then saved); a second Ctrl-C raises; the
+    handler in place before is put back (the default one in a terminal, SIG_IGN under `nohup` or `cmd &`)."""
     from deblur_tf.run.loop import _StopFlag
 
+    before = signal.getsignal(signal.SIGINT)
     with _StopFlag() as stop:
+        assert signal.getsignal(signal.SIGINT) is not before
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)
         assert stop.requested
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.05)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before
