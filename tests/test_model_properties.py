@@ -72,3 +72,13 @@ def test_paper_model_keeps_colours_adds_no_grid_and_tiling_costs_under_0_3_db():
     truth = channel_mean_shift(sharp, blurred)
     assert [row["sharp_shift_r"], row["sharp_shift_g"], row["sharp_shift_b"]] == pytest.approx(truth, abs=1e-3)
     assert truth[0] > 5.0 and truth[1] > 5.0, truth
+
+
+def test_a_wider_tile_overlap_brings_a_nafnet_closer_to_its_whole_image_output():
+    """NAFNet has no normalisation over the image, but its reach is wider than a 16-px overlap: `--overlap`
+    of the benchmark (deblur's `--overlap`) moves the tiled output toward the whole-image one."""
+    blurred = _real("4c6.png", 256)
+    small = load_model("nafnet-small")
+    narrow = props.measure(small, blurred, tile=128, overlap=8)["tiled_vs_full_db"]
+    wide = props.measure(small, blurred, tile=128, overlap=40)["tiled_vs_full_db"]
+    assert wide > narrow + 1.0, (narrow, wide)
