@@ -149,7 +149,7 @@ def random_kernel_bank(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """`random_kernels` plus what was drawn for each kernel (exposure, shake strengths, shrink), for manifests."""
     _check_size(size)
-    choices = _exposure_choices(exposure)
+    choices = exposure_choices(exposure)
     params = params or TrajectoryParams()
     if isinstance(rng, Sequence) and not isinstance(rng, str | bytes):
         gens: list[np.random.Generator] | np.random.Generator = [as_generator(g) for g in rng]
@@ -169,8 +169,8 @@ def random_kernel_bank(
     return kernels, info
 
 
-def _exposure_choices(exposure: float | Sequence[float] | None) -> tuple[float, ...] | None:
-    """The fractions one is drawn from per kernel, or None for one fixed fraction."""
+def exposure_choices(exposure: float | Sequence[float] | None) -> tuple[float, ...] | None:
+    """The fractions one is drawn from per kernel (ValueError outside (0, 1]), or None for one fixed fraction."""
     if exposure is None:
         return DEFAULT_EXPOSURES
     if np.ndim(exposure) == 0:

@@ -31,6 +31,7 @@ import numpy as np
 
 from deblur_tf.blur import random_kernels
 from deblur_tf.blur.ops import blur_numpy
+from deblur_tf.blur.psf import exposure_choices
 from deblur_tf.data.common import (
     _BANK,
     _CROP,
@@ -260,10 +261,11 @@ class SyntheticPairs(BatchSource):
                                "plain crops, (0.5, 1) = from full size down to half)")
         self.scale_range = (lo, hi)
         if exposures is not None:
-            exposures = tuple(float(e) for e in exposures)
-            if not exposures or not all(0.0 < e <= 1.0 for e in exposures):
+            try:
+                exposures = exposure_choices(tuple(exposures))
+            except ValueError:
                 raise DatasetError(f"exposures={list(exposures)}: give one or more fractions in (0, 1] (the share of "
-                                   "each shake trajectory a kernel keeps; (0.1, 0.5, 1) is DeblurGAN's)")
+                                   "each shake trajectory a kernel keeps; (0.1, 0.5, 1) is DeblurGAN's)") from None
         self.exposures = exposures
         if kernel_bank < 0:
             raise DatasetError(f"kernel_bank={kernel_bank}: must be >= 0 (0 draws fresh kernels every batch)")
