@@ -75,7 +75,7 @@ def test_paper_model_keeps_colours_adds_no_grid_and_tiling_costs_under_0_3_db():
 
 
 def test_a_wider_tile_overlap_brings_a_nafnet_closer_to_its_whole_image_output():
-    """NAFNet has no normalisation over the image, but its reach is wider than a 16-px overlap: `--overlap`
+    """NAFNet has no normalisation over the image, but its reach is wider than an 8-px overlap: `--overlap`
     of the benchmark (deblur's `--overlap`) moves the tiled output toward the whole-image one."""
     blurred = _real("4c6.png", 256)
     small = load_model("nafnet-small")
