@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 
 import pytest
@@ -36,6 +37,22 @@ def test_paper_pipeline_has_the_papers_numbers():
     assert cfg.loss.perceptual_layers == ["block3_conv3"]
     assert cfg.data.crop == 256 and cfg.data.kind == "paired"
     assert cfg.optim.constant_steps == cfg.optim.decay_steps == 150 * 2103
+
+
+def test_resnet_gan_stage_continues_the_content_stage():
+    """`deblurgan-gan` must load what `deblurgan-content` trains (same network) and see the same blur, or its
+    `train.init_from` fails or the GAN fine-tunes on other data than the content stage fitted."""
+    content, gan = load_pipeline("deblurgan-content"), load_pipeline("deblurgan-gan")
+    assert gan.generator.kind == content.generator.kind == "resnet"
+    assert gan.generator.kwargs == content.generator.kwargs
+    assert dataclasses.asdict(gan.data) == dataclasses.asdict(content.data)
+    assert content.loss.adversarial == "none"
+    assert gan.loss.adversarial == "wgan-gp" and gan.optim.n_critic == 5 and gan.loss.gp_weight == 10.0
+    # the paper's 1 : 100 between the adversarial and the perceptual term, with the content terms kept
+    assert gan.loss.perceptual_weight == pytest.approx(100 * gan.loss.adversarial_weight)
+    assert gan.loss.perceptual_layers == ["block3_conv3"]
+    assert gan.loss.charbonnier_weight == content.loss.charbonnier_weight
+    assert gan.loss.fft_weight == content.loss.fft_weight
 
 
 def test_unknown_key_names_key_and_file(tmp_path):
