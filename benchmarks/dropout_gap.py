@@ -45,20 +45,25 @@ def measure(model_spec: str, blurred_dir: Path, sharp_dir: Path, limit: int = 0,
     import keras
 
     from deblur_tf.errors import DeblurError
-    from deblur_tf.io import read_image
+    from deblur_tf.io import is_image_path, read_image
     from deblur_tf.metrics import psnr
     from deblur_tf.zoo import load_model
 
+    for flag, folder in (("--blurred", blurred_dir), ("--sharp", sharp_dir)):
+        if not Path(folder).is_dir():
+            raise DeblurError(f"{flag} {folder}: no such folder")
+    if draws < 1:
+        raise DeblurError(f"--draws {draws}: needs at least one dropout-on pass")
     loaded = load_model(model_spec)
     model = loaded.keras_model
     if model is None:
         raise DeblurError(f"{model_spec}: not a Keras model (a TFLite or SavedModel file has no dropout to switch)")
     multiple = int(loaded.info.get("input_multiple", 4) or 4)
-    names = sorted(p.name for p in Path(blurred_dir).iterdir() if p.is_file())
+    names = sorted(p.name for p in Path(blurred_dir).iterdir() if p.is_file() and is_image_path(p))
     if limit:
         names = names[:limit]
     if not names:
-        raise DeblurError(f"{blurred_dir}: no images")
+        raise DeblurError(f"--blurred {blurred_dir}: no images in it")
     keras.utils.set_random_seed(seed)
     rows = []
     for name in names:

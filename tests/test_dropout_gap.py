@@ -48,11 +48,17 @@ def test_dropout_on_differs_only_when_the_model_has_dropout(tmp_path):
     assert 5.0 < without["mean"]["input"] < 60.0
 
 
-def test_missing_partner_and_size_mismatch_are_errors(tmp_path):
+def test_bad_folders_draws_and_pairs_are_errors_naming_them(tmp_path):
     from deblur_tf.errors import DeblurError
 
     blurred, sharp = _pairs(tmp_path)
     model = str(_model(tmp_path, 0.5))
+    with pytest.raises(DeblurError, match=r"--sharp .*nowhere: no such folder"):
+        gap.measure(model, blurred, tmp_path / "nowhere")
+    with pytest.raises(DeblurError, match="--draws 0"):
+        gap.measure(model, blurred, sharp, draws=0)
+    (blurred / "notes.txt").write_text("not an image")  # skipped, not read as one
+    assert [r["image"] for r in gap.measure(model, blurred, sharp, draws=1)["images"]] == ["p0.png", "p1.png"]
     (sharp / "p1.png").unlink()
     with pytest.raises(DeblurError, match=r"p1\.png: missing"):
         gap.measure(model, blurred, sharp)
