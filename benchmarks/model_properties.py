@@ -8,8 +8,8 @@ against their sharp counterpart), prints one JSON line and, at the end, a Markdo
 - `checker`: `deblur_tf.metrics.checkerboard_score` of restored vs input (~1: no period-2/4 grid added;
   a 0.5/255 checkerboard scores in the thousands);
 - `tiled_vs_full_db`: PSNR between the whole-image output and the output of `Deblurrer` with `--tile`-pixel
-  tiles (`--overlap` px, 32 by default, feathered): how much tiling a large photo changes the result (instance norm makes a
-  tile's statistics differ from the whole image's; a norm-free model agrees to float precision);
+  tiles (`--overlap` px, by default `deblur`'s: 64, at most a quarter tile; feathered): how much tiling a
+  large photo changes the result (instance norm makes a tile's statistics differ from the whole image's; a norm-free model agrees to float precision);
 - paired photos: `psnr_full`, `psnr_tiled`: PSNR vs the sharp photo of both outputs, and of the input, and
   `sharp_shift_r/g/b`: sharp - blurred per-channel mean (levels), the shift a perfect restoration would show
   (a pair taken at another exposure has one, and then a model's shift is partly toward the truth).
@@ -44,12 +44,14 @@ def load01(path: Path) -> np.ndarray:
     return read_image(path)[0]  # float32 RGB in [0, 1] whatever the bit depth
 
 
-def measure(loaded, blurred01: np.ndarray, tile: int, sharp01: np.ndarray | None = None, overlap: int = 32) -> dict:
+def measure(loaded, blurred01: np.ndarray, tile: int, sharp01: np.ndarray | None = None,
+            overlap: int | None = None) -> dict:
     """The properties of one model on one photo (see the module docstring)."""
-    from deblur_tf.inference import Deblurrer
+    from deblur_tf.inference import Deblurrer, auto_overlap
     from deblur_tf.metrics import channel_mean_shift, checkerboard_score, psnr
 
     full = Deblurrer(loaded.predict, multiple=loaded.input_multiple, tile=None)(blurred01)
+    overlap = auto_overlap(tile) if overlap is None else overlap
     tiled = Deblurrer(loaded.predict, multiple=loaded.input_multiple, tile=tile, overlap=overlap)(blurred01)
     shift = channel_mean_shift(full, blurred01)
     diff = float(np.mean((full.astype(np.float64) - tiled) ** 2))
@@ -79,22 +81,25 @@ def main() -> None:
     p.add_argument("--models", default="deblurgan-mobile,deblurgan", help="comma list of shipped names or paths")
     p.add_argument("--crop", type=int, default=512, help="centred square crop of each photo, pixels")
     p.add_argument("--tile", type=int, default=256, help="tile side for the tiled run")
-    p.add_argument("--overlap", type=int, default=32, help="tile overlap of the tiled run (deblur's --overlap)")
+    p.add_argument("--overlap", type=int, default=None,
+                   help="tile overlap of the tiled run (default: deblur's, 64 at most a quarter tile)")
     p.add_argument("--shared", default=str(ROOT.parent / "shared"), help="the shared data folder")
     p.add_argument("--jsonl", default=None, help="also append the JSON lines to this file")
     args = p.parse_args()
 
     import keras
 
+    from deblur_tf.inference import auto_overlap
     from deblur_tf.zoo import load_model
 
+    overlap = auto_overlap(args.tile) if args.overlap is None else args.overlap
     rows = []
     for name in args.models.split(","):
         loaded = load_model(name)
         for photo, blurred, sharp in photos(Path(args.shared), args.crop):
-            row = {"model": name, "photo": photo, "crop": blurred.shape[0], "tile": args.tile, "overlap": args.overlap,
+            row = {"model": name, "photo": photo, "crop": blurred.shape[0], "tile": args.tile, "overlap": overlap,
                    "backend": keras.backend.backend(), "date": _dt.date.today().isoformat(),
-                   **measure(loaded, blurred, args.tile, sharp, args.overlap)}
+                   **measure(loaded, blurred, args.tile, sharp, overlap)}
             print(json.dumps(row), flush=True)
             rows.append(row)
             if args.jsonl:

@@ -216,7 +216,7 @@ CASES: list[Case] = [
                                              "--set", "data.crpo=32"], "data.crpo")),
     ("deblur-tile-17", ("models",), lambda t, c: (
         ["deblur", str(_image(t / "in.png")), "-o", str(t / "out"), "--model", str(c["models"] / "zoo"),
-         "--tile", "17"], "--tile 17")),
+         "--tile", "17", "--overlap", "32"], "--tile 17")),
     ("weights-do-not-fit", ("models",), lambda t, c: (
         ["deblur", str(_image(t / "in.png")), "-o", str(t / "out"), "--model",
          str((r := _run_copy(t, c["models"] / "run"),

@@ -256,7 +256,8 @@ def test_deblur_cli_folder_recursive_mirrors_and_keeps_size(tmp_path, model_file
 
 def test_deblur_cli_default_tiles_and_batch(tmp_path, model_file, monkeypatch):
     """Without --tile/--batch-size the keras runtime runs up to 1024 px whole, one 1024 tile per call; an
-    explicit --tile 512 gets 4 tiles per call; given values are kept."""
+    explicit --tile 512 gets 4 tiles per call; given values are kept. Without --overlap tiles share 64 px,
+    at most a quarter of the tile (so --tile 96 still works); a given --overlap is kept."""
     import deblur_tf.cli.deblur as cli_deblur
 
     assert [cli_deblur.auto_batch_size(t) for t in (0, 256, 512, 1024, 2048)] == [1, 16, 4, 1, 1]
@@ -264,16 +265,17 @@ def test_deblur_cli_default_tiles_and_batch(tmp_path, model_file, monkeypatch):
     real = cli_deblur.Deblurrer
 
     def spy(*args, **kw):
-        seen.append((kw["tile"], kw["batch_size"]))
+        seen.append((kw["tile"], kw["batch_size"], kw["overlap"]))
         return real(*args, **kw)
 
     monkeypatch.setattr(cli_deblur, "Deblurrer", spy)
     write_image(tmp_path / "a.png", smooth(40, 52))
-    for i, extra in enumerate(([], ["--tile", "512"], ["--tile", "96", "--batch-size", "3"])):
+    for i, extra in enumerate(([], ["--tile", "512"], ["--tile", "96", "--batch-size", "3"],
+                               ["--tile", "512", "--overlap", "16"])):
         r = CliRunner().invoke(main, ["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / f"o{i}"),
                                       "--model", str(model_file), *extra])
         assert r.exit_code == 0, r.output
-    assert seen == [(1024, 1), (512, 4), (96, 3)]
+    assert seen == [(1024, 1, 64), (512, 4, 64), (96, 3, 24), (512, 4, 16)]
 
 
 def test_deblur_cli_16_bit_round_trip(tmp_path):

@@ -15,7 +15,7 @@ import click
 import numpy as np
 
 from deblur_tf.errors import DeblurError, ImageReadError, OutputExistsError
-from deblur_tf.inference import ENSEMBLE_SIZES, Deblurrer, flip_ensemble
+from deblur_tf.inference import DEFAULT_OVERLAP, ENSEMBLE_SIZES, Deblurrer, auto_overlap, flip_ensemble
 from deblur_tf.io import (
     can_embed_icc,
     check_writable,
@@ -88,8 +88,9 @@ def side_by_side_image(left: np.ndarray, right: np.ndarray, gap: int = 8) -> np.
                    f"{KERAS_TILE} with the keras runtime (photos up to {KERAS_TILE} px run whole), {TFLITE_TILE} with "
                    "tflite (one fixed-size file). Keep it large: tiles differ from the whole image within the "
                    "model's reach of a tile edge (instance norm: 51 dB vs whole at 512, 37 dB at 256).")
-@click.option("--overlap", type=click.IntRange(min=0), default=32, show_default=True,
-              help="Pixels shared by neighbouring tiles (feathered blend, no seams).")
+@click.option("--overlap", type=click.IntRange(min=0), default=None,
+              help=f"Pixels shared by neighbouring tiles (feathered blend, no seams). Default: {DEFAULT_OVERLAP}, "
+                   "at most a quarter of the tile.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Tiles per model call. Default: as many as make about one megapixel (4 tiles of 512, 1 of 1024), "
                    "which bounds the memory of a call.")
@@ -138,7 +139,10 @@ def deblur(inputs, out_dir, model_name, fmt, quality, tile, overlap, batch_size,
     tiles, fixed = tile or None, runtime == "tflite"
     file_tile = getattr(loaded.predict, "tile_size", None)
     if file_tile is not None:  # a .tflite file runs one input size: tile at it once (it would tile again inside)
-        tiles, fixed, overlap = tuple(file_tile), True, min(overlap, file_tile[0] // 4, file_tile[1] // 4)
+        tiles, fixed = tuple(file_tile), True
+        overlap = min(auto_overlap(tiles) if overlap is None else overlap, file_tile[0] // 4, file_tile[1] // 4)
+    elif overlap is None:
+        overlap = auto_overlap(tiles)
     runner = Deblurrer(flip_ensemble(loaded.predict, int(ensemble)), multiple=loaded.input_multiple, tile=tiles,
                        overlap=overlap, batch_size=batch_size, fixed_tile=fixed)
     failed: list[str] = []
