@@ -52,6 +52,7 @@ def test_synthetic_mode_writes_all_outputs(tmp_path, sharp_dir, shared):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["synthetic"]["seed"] == 7 and summary["synthetic"]["kernel_size"] == 9
     assert summary["synthetic"]["noise_std"] == 0.005 and summary["gamma"] == 2.2
+    assert (summary["tile"], summary["overlap"]) == (1024, 64)  # the models tile as `deblur` does
     means = {m: np.mean([float(x["psnr"]) for x in rows if x["method"] == m]) for m in summary["methods"]}
     for m, v in summary["methods"].items():
         assert v["images"] == 3 and v["psnr"] == pytest.approx(means[m], abs=1e-3)  # CSV keeps 6 digits

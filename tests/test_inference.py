@@ -484,3 +484,11 @@ def test_deblur_and_evaluate_cli_ensemble(tmp_path, model_file):
     summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
     (name,) = summary["models"]
     assert name.endswith("-x2") and summary["models"][name]["ensemble"] == 2 and name in summary["methods"]
+
+
+def test_auto_overlap_is_64_px_capped_at_a_quarter_tile():
+    from deblur_tf.inference import DEFAULT_OVERLAP, auto_overlap
+
+    assert DEFAULT_OVERLAP == 64
+    assert [auto_overlap(t) for t in (None, 1024, 256, 96, 17, (512, 200))] == [64, 64, 64, 24, 4, 50]
+    Deblurrer(lambda b: b, tile=96, overlap=auto_overlap(96))  # a small tile stays valid with its default

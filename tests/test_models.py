@@ -238,3 +238,51 @@ def test_custom_layers_match_numpy(rng):
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(affine(x)), (x[..., ::-1] - [1, 2, 3]) / [2, 4, 8], rtol=1e-6
     )
+
+
+TINY_NAFNET = {"width": 8, "encoder_blocks": [1, 1], "middle_blocks": 1, "decoder_blocks": [1, 1]}
+
+
+def _nafnet_pair(rng):
+    """The same tiny nafnet weights without and with `zero_mean_residual` (the layer has no weights)."""
+    plain = build_generator("nafnet", **TINY_NAFNET)
+    ending = plain.get_layer("ending")  # zero-initialised: give the residual something to say
+    ending.set_weights([rng.normal(0, 0.05, w.shape).astype(w.dtype) + 0.02 for w in ending.get_weights()])
+    locked = build_generator("nafnet", **TINY_NAFNET, zero_mean_residual=True)
+    locked.set_weights(plain.get_weights())
+    return plain, locked
+
+
+def test_zero_mean_residual_keeps_each_channel_mean_of_the_input(rng, tmp_path):
+    plain, locked = _nafnet_pair(rng)
+    x = rng.uniform(-0.3, 0.3, size=SHAPE).astype("float32")  # away from the clip at +-1
+    y_plain = keras.ops.convert_to_numpy(plain(x))
+    y_locked = keras.ops.convert_to_numpy(locked(x))
+    x_mean = x.mean(axis=(1, 2))
+    np.testing.assert_allclose(y_locked.mean(axis=(1, 2)), x_mean, atol=1e-5)
+    assert np.abs(y_plain.mean(axis=(1, 2)) - x_mean).max() > 1e-3  # without the layer the mean moves
+    shift = y_locked - y_plain  # only a constant per channel is taken away: the detail is the same
+    np.testing.assert_allclose(shift, np.broadcast_to(shift[:, :1, :1, :], shift.shape), atol=1e-5)
+    locked.save(tmp_path / "locked.keras")
+    again = keras.saving.load_model(tmp_path / "locked.keras")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(again(x)), y_locked)
+
+
+@pytest.mark.tf_only
+def test_zero_mean_residual_converts_to_tflite_with_builtin_ops(rng, tmp_path):
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    _, locked = _nafnet_pair(rng)
+    locked.export(str(tmp_path / "saved"), format="tf_saved_model", verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "saved"))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    interpreter = Interpreter(model_content=converter.convert())
+    x = rng.uniform(-0.3, 0.3, size=SHAPE).astype("float32")
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, x.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index, x)
+    interpreter.invoke()
+    y = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(y, keras.ops.convert_to_numpy(locked(x)), atol=1e-5)

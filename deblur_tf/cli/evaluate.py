@@ -31,7 +31,7 @@ from deblur_tf.evaluation import (
     write_contact_sheet,
     write_results,
 )
-from deblur_tf.inference import ENSEMBLE_SIZES
+from deblur_tf.inference import ENSEMBLE_SIZES, auto_overlap
 from deblur_tf.io import check_writable
 from deblur_tf.metrics import LPIPS
 
@@ -73,7 +73,7 @@ from deblur_tf.metrics import LPIPS
               help="Centre-crop a blurred/sharp pair of slightly different sizes to their common area.")
 @click.option("--tile", type=click.IntRange(min=0), default=1024, show_default=True,
               help="Tile side for the models (0: whole images). Large, so that typical test images run whole: "
-                   "instance-normalised models give slightly different output per tile.")
+                   "instance-normalised models give slightly different output per tile. Tiles overlap as `deblur`'s do.")
 @click.option("--ensemble", type=click.Choice([str(n) for n in ENSEMBLE_SIZES]), default="1", show_default=True,
               help="Run every --model as a mirrored self-ensemble of this size (named <model>-x<N> in the table).")
 @click.option("--lpips/--no-lpips", "use_lpips", default=True, show_default=True,
@@ -127,6 +127,7 @@ def evaluate(ctx, preset, pairs_dir, sharp_dir, synthetic_seed, kernel_size, sha
                                       quantize_bits, data.blur_gamma) if data.mode == "synthetic" else None,
         "gamma": "per image (synthetic.gammas)" if gammas else data.blur_gamma,
         "limit": limit, "max_side": max_side, "crop_mismatch": crop_mismatch, "tile": tile,
+        "overlap": auto_overlap(tile or None),
         "baseline_params": {m: params[m] for m in KERNEL_METHODS if m in chosen},
         "tuned": tuned or None,
         "models": model_info,

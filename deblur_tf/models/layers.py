@@ -3,7 +3,7 @@
 Why custom layers at all: Keras has no reflection padding, no "add then clip" global skip and no way to
 check an input size inside a dynamic-shape model. Each layer here is written with `keras.ops` only (so it
 runs under the TensorFlow and JAX backends), is registered for `.keras` save/load, and lowers to plain
-TFLite builtins (MIRROR_PAD, CONCATENATION, RESHAPE, ADD, MINIMUM/MAXIMUM, SUB/DIV), so the exported models need no custom ops.
+TFLite builtins (MIRROR_PAD, CONCATENATION, RESHAPE, ADD, MINIMUM/MAXIMUM, SUB/DIV, MEAN), so the exported models need no custom ops.
 """
 
 from __future__ import annotations
@@ -107,6 +107,25 @@ class ClipAdd(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class ZeroMeanResidual(keras.layers.Layer):
+    """`residual - mean(residual)` over each image's height and width, per channel.
+
+    A blur kernel sums to 1, so blurring keeps an image's mean colour, and the training pairs are made so
+    (`data.match_mean`): the residual a deblurring network should add has zero mean. A network that learns
+    it only approximately tints some photos (the shipped `nafnet` raised blue by 2.75 levels on `street`,
+    docs/MODELS.md). This layer makes the output's mean colour the input's (before the clip) by construction.
+    It has no weights, so it can be switched on for trained weights; under tiling it acts per tile.
+    """
+
+    def call(self, x):
+        x = ops.cast(x, "float32")
+        return x - ops.mean(x, axis=(1, 2), keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class CheckDivisible(keras.layers.Layer):
     """Identity that raises a clear `DeblurError` when the image height/width is not a multiple of `multiple`.
 
@@ -203,4 +222,5 @@ CUSTOM_OBJECTS = {
     "UpsampleNearest2D": UpsampleNearest2D,
     "CheckDivisible": CheckDivisible,
     "ChannelAffine": ChannelAffine,
+    "ZeroMeanResidual": ZeroMeanResidual,
 }

@@ -21,7 +21,7 @@ from __future__ import annotations
 import keras
 
 from deblur_tf.errors import DeblurError
-from deblur_tf.models.layers import CheckDivisible, ClipAdd, UpsampleNearest2D
+from deblur_tf.models.layers import CheckDivisible, ClipAdd, UpsampleNearest2D, ZeroMeanResidual
 
 
 def _gate(x, name: str):
@@ -91,6 +91,7 @@ def build_nafnet_generator(
     encoder_blocks: tuple[int, ...] = (1, 1, 2, 4),
     middle_blocks: int = 2,
     decoder_blocks: tuple[int, ...] = (1, 1, 1, 1),
+    zero_mean_residual: bool = False,
     name: str = "deblur_nafnet",
 ) -> keras.Model:
     """NAFNet-class generator: blurred image in [-1, 1] -> restored image in [-1, 1], same size.
@@ -98,7 +99,9 @@ def build_nafnet_generator(
     Level `l` (of `len(encoder_blocks)` down-sampling levels) has `width * 2**l` channels and
     `encoder_blocks[l]` blocks before its stride-2 down-sampling and `decoder_blocks[l]` after the skip on
     the way up; `middle_blocks` run at the bottom (1/2^levels resolution). H and W must be multiples of
-    2^levels (16 with the defaults); `deblur_tf.inference.Deblurrer` pads any size.
+    2^levels (16 with the defaults); `deblur_tf.inference.Deblurrer` pads any size. `zero_mean_residual`
+    removes the residual's mean per image and channel (`layers.ZeroMeanResidual`: the output keeps the input's
+    mean colour); it has no weights.
     """
     levels = len(encoder_blocks)
     if len(decoder_blocks) != levels:
@@ -130,5 +133,7 @@ def build_nafnet_generator(
     # zero-initialised: the untrained network is the identity (output = blurred input), not input + noise
     x = keras.layers.Conv2D(3, 3, padding="same", kernel_initializer="zeros", name="ending")(x)
     x = keras.layers.Activation("linear", dtype="float32", name="residual_f32")(x)
+    if zero_mean_residual:
+        x = ZeroMeanResidual(dtype="float32", name="zero_mean_residual")(x)
     out = ClipAdd(name="global_skip", dtype="float32")([inp, x])
     return keras.Model(inp, out, name=name)
