@@ -205,25 +205,30 @@ def test_outputs_stay_float32_under_mixed_precision():
     assert critic.output.dtype == "float32"
 
 
-@pytest.mark.tf_only
-@pytest.mark.parametrize(("kind", "kwargs"), GENERATOR_CASES)
-def test_generators_convert_to_tflite_with_builtin_ops(kind, kwargs, tmp_path, rng):
+def _tflite_output(model, x: np.ndarray, tmp_path) -> np.ndarray:
+    """`model` converted to TFLite with builtin ops only (no Flex/Select TF ops) and run on `x` by LiteRT."""
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
-    model = build_generator(kind, **kwargs)
     model.export(str(tmp_path / "saved"), format="tf_saved_model", verbose=False)
     converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "saved"))
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no Flex/Select TF ops
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     interpreter = Interpreter(model_content=converter.convert())
-    x = rng.uniform(-1, 1, size=SHAPE).astype("float32")
     index = interpreter.get_input_details()[0]["index"]
     interpreter.resize_tensor_input(index, x.shape)
     interpreter.allocate_tensors()
     interpreter.set_tensor(index, x)
     interpreter.invoke()
-    y = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    np.testing.assert_allclose(y, keras.ops.convert_to_numpy(model(x, training=False)), atol=1e-5)
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+@pytest.mark.tf_only
+@pytest.mark.parametrize(("kind", "kwargs"), GENERATOR_CASES)
+def test_generators_convert_to_tflite_with_builtin_ops(kind, kwargs, tmp_path, rng):
+    model = build_generator(kind, **kwargs)
+    x = rng.uniform(-1, 1, size=SHAPE).astype("float32")
+    np.testing.assert_allclose(_tflite_output(model, x, tmp_path), keras.ops.convert_to_numpy(model(x, training=False)),
+                               atol=1e-5)
 
 
 def test_custom_layers_match_numpy(rng):
@@ -270,19 +275,6 @@ def test_zero_mean_residual_keeps_each_channel_mean_of_the_input(rng, tmp_path):
 
 @pytest.mark.tf_only
 def test_zero_mean_residual_converts_to_tflite_with_builtin_ops(rng, tmp_path):
-    import tensorflow as tf
-    from ai_edge_litert.interpreter import Interpreter
-
     _, locked = _nafnet_pair(rng)
-    locked.export(str(tmp_path / "saved"), format="tf_saved_model", verbose=False)
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "saved"))
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    interpreter = Interpreter(model_content=converter.convert())
     x = rng.uniform(-0.3, 0.3, size=SHAPE).astype("float32")
-    index = interpreter.get_input_details()[0]["index"]
-    interpreter.resize_tensor_input(index, x.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(index, x)
-    interpreter.invoke()
-    y = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    np.testing.assert_allclose(y, keras.ops.convert_to_numpy(locked(x)), atol=1e-5)
+    np.testing.assert_allclose(_tflite_output(locked, x, tmp_path), keras.ops.convert_to_numpy(locked(x)), atol=1e-5)
