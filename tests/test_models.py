@@ -258,6 +258,11 @@ def _nafnet_pair(rng):
     return plain, locked
 
 
+def test_zero_mean_residual_must_be_a_boolean():
+    with pytest.raises(DeblurError, match="zero_mean_residual must be true or false, got 'yes'"):
+        build_generator("nafnet", **TINY_NAFNET, zero_mean_residual="yes")
+
+
 def test_zero_mean_residual_keeps_each_channel_mean_of_the_input(rng, tmp_path):
     plain, locked = _nafnet_pair(rng)
     x = rng.uniform(-0.3, 0.3, size=SHAPE).astype("float32")  # away from the clip at +-1

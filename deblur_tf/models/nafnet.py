@@ -109,6 +109,8 @@ def build_nafnet_generator(
                           "the same number of levels")
     if width < 2 or width % 2 or min(encoder_blocks + decoder_blocks) < 0 or middle_blocks < 0:
         raise DeblurError(f"nafnet: width must be an even number >= 2 (got {width}) and block counts >= 0")
+    if not isinstance(zero_mean_residual, bool):
+        raise DeblurError(f"nafnet: zero_mean_residual must be true or false, got {zero_mean_residual!r}")
     multiple = 2**levels
     inp = keras.Input((None, None, 3), name="blurred")
     x = CheckDivisible(multiple, name="check_divisible")(inp)
