@@ -47,11 +47,10 @@ def load01(path: Path) -> np.ndarray:
 def measure(loaded, blurred01: np.ndarray, tile: int, sharp01: np.ndarray | None = None,
             overlap: int | None = None) -> dict:
     """The properties of one model on one photo (see the module docstring)."""
-    from deblur_tf.inference import Deblurrer, auto_overlap
+    from deblur_tf.inference import Deblurrer
     from deblur_tf.metrics import channel_mean_shift, checkerboard_score, psnr
 
     full = Deblurrer(loaded.predict, multiple=loaded.input_multiple, tile=None)(blurred01)
-    overlap = auto_overlap(tile) if overlap is None else overlap
     tiled = Deblurrer(loaded.predict, multiple=loaded.input_multiple, tile=tile, overlap=overlap)(blurred01)
     shift = channel_mean_shift(full, blurred01)
     diff = float(np.mean((full.astype(np.float64) - tiled) ** 2))

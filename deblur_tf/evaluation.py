@@ -43,7 +43,7 @@ from deblur_tf import __version__, classical
 from deblur_tf.blur import SHAKE_PRESETS, blur_numpy, per_item_generators, random_kernels
 from deblur_tf.data.common import Problems, discover_pairs, pair_scenes
 from deblur_tf.errors import DeblurError, ImageReadError, OutputExistsError
-from deblur_tf.inference import Deblurrer, auto_overlap, flip_ensemble
+from deblur_tf.inference import Deblurrer, flip_ensemble
 from deblur_tf.io import iter_images, read_image, to_uint, write_bytes_atomic, write_image
 from deblur_tf.metrics import LPIPS, psnr, ssim
 from deblur_tf.synthset import kernel_path, listed_kernels, manifest_gamma
@@ -353,12 +353,11 @@ def load_models(specs: tuple[str, ...], tile: int, ensemble: int = 1
         name = base
         if name in runners or name in BASELINES:
             name = f"{base}#{len(runners) + 1}"
-        deb = Deblurrer(flip_ensemble(loaded.predict, ensemble), multiple=loaded.input_multiple, tile=tile or None,
-                        overlap=auto_overlap(tile or None))  # as `deblur` tiles
+        deb = Deblurrer(flip_ensemble(loaded.predict, ensemble), multiple=loaded.input_multiple, tile=tile or None)
         params_txt = f"{loaded.kind}, {loaded.params:,} params" if loaded.params else loaded.kind
         runners[name] = (deb, params_txt)
         info[name] = {"spec": spec, "kind": loaded.kind, "params": loaded.params, "source": loaded.source,
-                      "ensemble": ensemble}
+                      "ensemble": ensemble, "overlap": deb.overlap}
     return runners, info
 
 

@@ -151,7 +151,7 @@ class Deblurrer:
 
     `multiple`: H and W the network accepts must divide by it. `tile`: tile side in pixels (rounded down to the
     multiple), an (H, W) tile, or None to always run the whole image. `overlap`: pixels shared by neighbouring
-    tiles (at least). `fixed_tile`: every tile of a long enough axis is exactly `tile` (for fixed-size runtimes).
+    tiles (at least); None: `auto_overlap` of the tile, what `deblur` and `evaluate` use. `fixed_tile`: every tile of a long enough axis is exactly `tile` (for fixed-size runtimes).
     The project's one tiler: `deblur_tf.tflite.TFLiteRunner` and the Android app (docs/DEPLOY.md) tile this way.
     """
 
@@ -160,7 +160,7 @@ class Deblurrer:
         model: PredictFn | object,
         multiple: int = 4,
         tile: int | tuple[int, int] | None = 512,
-        overlap: int = 32,
+        overlap: int | None = None,
         batch_size: int = 4,
         fixed_tile: bool = False,
     ) -> None:
@@ -171,6 +171,8 @@ class Deblurrer:
         if tile is not None:
             given = (int(tile), int(tile)) if isinstance(tile, int) else (int(tile[0]), int(tile[1]))
             self.tile_hw = (given[0] // self.multiple * self.multiple, given[1] // self.multiple * self.multiple)
+            if overlap is None:
+                overlap = auto_overlap(self.tile_hw)
             if overlap < 0 or min(self.tile_hw) <= 2 * overlap:
                 side, rounded_side = min(given), min(self.tile_hw)
                 rounded = f" ({rounded_side} after rounding down to a multiple of {self.multiple})" \
@@ -180,7 +182,7 @@ class Deblurrer:
                     f"least {(2 * overlap // self.multiple + 1) * self.multiple}, or a smaller --overlap"
                 )
         self.tile = None if self.tile_hw is None else self.tile_hw[0]
-        self.overlap = int(overlap)
+        self.overlap = DEFAULT_OVERLAP if overlap is None else int(overlap)
         self.batch_size = max(1, int(batch_size))
         self.fixed_tile = bool(fixed_tile)
         if hasattr(model, "predict") and hasattr(model, "layers"):  # a keras.Model

@@ -125,6 +125,8 @@ def test_evaluate_with_a_model(tmp_path, sharp_dir):
     assert {x["method"] for x in rows} == {"blurred", "tiny"}
     assert all(float(x["seconds"]) > 0 for x in rows if x["method"] == "tiny")
     assert "ranked by tiny" in r.output
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["models"]["tiny"]["overlap"] == 64  # the model tiles as `deblur` would
 
 
 def test_evaluate_errors(tmp_path, sharp_dir):

@@ -265,8 +265,9 @@ def test_deblur_cli_default_tiles_and_batch(tmp_path, model_file, monkeypatch):
     real = cli_deblur.Deblurrer
 
     def spy(*args, **kw):
-        seen.append((kw["tile"], kw["batch_size"], kw["overlap"]))
-        return real(*args, **kw)
+        runner = real(*args, **kw)
+        seen.append((kw["tile"], kw["batch_size"], runner.overlap))
+        return runner
 
     monkeypatch.setattr(cli_deblur, "Deblurrer", spy)
     write_image(tmp_path / "a.png", smooth(40, 52))

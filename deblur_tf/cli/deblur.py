@@ -141,8 +141,6 @@ def deblur(inputs, out_dir, model_name, fmt, quality, tile, overlap, batch_size,
     if file_tile is not None:  # a .tflite file runs one input size: tile at it once (it would tile again inside)
         tiles, fixed = tuple(file_tile), True
         overlap = min(auto_overlap(tiles) if overlap is None else overlap, file_tile[0] // 4, file_tile[1] // 4)
-    elif overlap is None:
-        overlap = auto_overlap(tiles)
     runner = Deblurrer(flip_ensemble(loaded.predict, int(ensemble)), multiple=loaded.input_multiple, tile=tiles,
                        overlap=overlap, batch_size=batch_size, fixed_tile=fixed)
     failed: list[str] = []
