@@ -114,6 +114,7 @@ class DataConfig:
     match_mean: bool = False  # ... shift each blurred crop to its sharp crop's mean (no learned darkening)
     jpeg_fraction: float = 0.0  # ... fraction of crops written as a JPEG (4:2:0) after the noise and rounding
     jpeg_quality: list[int] = field(default_factory=lambda: [60, 95])  # ... its quality, uniform in [lo, hi]
+    varying_fraction: float = 0.0  # ... fraction of crops whose blur changes across the frame (two PSFs interpolated)
     sharp_fraction: float = 0.0  # share of training crops left unblurred (delta kernel): teaches 'sharp stays sharp'
     scale_range: list[float] = field(default_factory=lambda: [1.0, 1.0])  # crop scales U(lo, hi) <= 1: photos at several sizes
     exposures: list[float] = field(default_factory=lambda: [0.1, 0.5, 1.0])  # training kernels keep one of these fractions of their trajectory
@@ -353,6 +354,8 @@ def validate(cfg: PipelineConfig, source: str) -> None:
                   "kernel; [0.1, 0.5, 1.0] is DeblurGAN's, [0.5, 1.0] leaves out the small 10 % cuts)")
     if not 0.0 <= cfg.data.jpeg_fraction <= 1.0:
         raise bad("data.jpeg_fraction", f"= {cfg.data.jpeg_fraction}: must be a fraction in [0, 1]")
+    if not 0.0 <= cfg.data.varying_fraction <= 1.0:
+        raise bad("data.varying_fraction", f"= {cfg.data.varying_fraction}: must be a fraction in [0, 1]")
     jq = cfg.data.jpeg_quality
     if (len(jq) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in jq)
             or not 1 <= jq[0] <= jq[1] <= 100):

@@ -272,7 +272,8 @@ class DeblurGAN(keras.Model):
     def _blur(self, sharp, kernel, noise_std, seed, camera: bool = True):
         """Blur [-1,1] sharp crops with per-sample kernels and noise on the device.
 
-        With `camera` = {"srgb_fraction", "saturation", "shot_noise", "quantize", "match_mean"} each image draws (from the
+        With `camera` = {"srgb_fraction", "saturation", "shot_noise", "quantize", "match_mean", and optionally
+        "jpeg_fraction", "jpeg_quality", "varying_fraction"} each image draws (from the
         step's seed stream, so a resumed run redraws the same) whether it is blurred on sRGB values or in
         linear light, whether its highlights are boosted (x1.5-4) before the blur, and its shot-noise level.
         `camera=False` (device mixtures, whose real photos must pass unchanged) uses the plain gamma-aware blur.
@@ -287,8 +288,9 @@ class DeblurGAN(keras.Model):
             out01 = camera_blur((sharp + 1.0) * 0.5, kernel, gamma=gamma, boost=boost, noise_std=noise_std,
                                 shot_noise=shot, quantize=bool(cam.get("quantize", False)),
                                 match_mean=bool(cam.get("match_mean", False)), seed=seed,
-                                jpeg_fraction=cam.get("jpeg_fraction", 0.0), jpeg_quality=cam.get("jpeg_quality",
-                                                                                                  (60, 95)))
+                                jpeg_fraction=cam.get("jpeg_fraction", 0.0),
+                                jpeg_quality=cam.get("jpeg_quality", (60, 95)),
+                                varying_fraction=cam.get("varying_fraction", 0.0))
             return _f32(out01) * 2.0 - 1.0
         out01 = blur_images(
             (sharp + 1.0) * 0.5, kernel, gamma=self.blur_gamma, noise_std=noise_std, seed=seed, clip=True

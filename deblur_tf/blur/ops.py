@@ -298,6 +298,7 @@ def camera_blur(
     seed: Any = None,
     jpeg_fraction: float = 0.0,
     jpeg_quality: tuple[int, int] = (60, 95),
+    varying_fraction: float = 0.0,
 ) -> Any:
     """Camera shake as a camera records it (RSBlur, Rim et al. 2022, Sec. 3), on the accelerator:
 
@@ -315,6 +316,10 @@ def camera_blur(
        a baseline JPEG with 4:2:0 chroma (`deblur_tf.blur.jpeg.jpeg_compress`) at a quality drawn per image
        uniformly from the integers `jpeg_quality` = (lo, hi). Both draws come from `seed` after the noise,
        so a seed gives the same blur and noise with or without JPEG.
+
+    `varying_fraction` (0 = off, and no op at all): that share of the images gets a blur that changes across
+    the frame, as the rotation of a shaking camera and depth make it (uniform kernels cannot show it): two PSFs
+    interpolated across the image (`_vary_some`). Both draws come after the blur and before the noise.
 
     `match_mean` shifts each blurred image, per channel, to the mean of its sharp image before the noise.
     Blur in linear light raises the mean of the encoded values (by 3 levels of 255 on average for the
@@ -334,6 +339,8 @@ def camera_blur(
         b = ops.reshape(ops.cast(ops.convert_to_tensor(boost), "float32"), (-1, 1, 1, 1))
         lin = lin * (1.0 + (b - 1.0) * ops.clip((lin - 0.85) / 0.15, 0.0, 1.0))
     y = blur_images(lin, kernels, gamma=None, noise_std=0.0, clip=False)
+    if varying_fraction > 0:
+        y = _vary_some(lin, kernels, y, float(varying_fraction), seed)
     y = ops.power(ops.clip(y, 1e-8, 1.0), 1.0 / g)
     if match_mean:
         y = ops.clip(y + ops.mean(x, axis=(1, 2), keepdims=True) - ops.mean(y, axis=(1, 2), keepdims=True),
@@ -348,6 +355,41 @@ def camera_blur(
     if jpeg_fraction > 0:
         y = _jpeg_some(y, float(jpeg_fraction), jpeg_quality, seed)
     return y
+
+
+def _vary_some(lin: Any, kernels: Any, y: Any, fraction: float, seed: Any) -> Any:
+    """Spatially varying blur for a random `fraction` of the images, by PSF interpolation (Nagy & O'Leary 1998;
+    Hirsch et al. 2010 use the same sum of locally weighted blurs): image i is blurred with its own kernel on one
+    side of a smooth ramp and with image i-1's kernel (another independent draw of the same distribution) on
+    the other, `out = m * (k_i * x) + (1 - m) * (k_(i-1) * x)`, the mask m a sigmoid ramp with a random direction,
+    position (within the middle half) and width (10-50 % of the crop). Images whose kernel, or whose partner's,
+    is a delta (`data.sharp_fraction`'s sharp crops) are left as they are, so sharp inputs stay sharp."""
+    import keras
+    from keras import ops
+
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"varying_fraction must be in [0, 1], got {fraction}")
+    k = ops.cast(ops.convert_to_tensor(kernels), "float32")
+    if len(k.shape) != 3:
+        raise ValueError(f"varying blur needs one kernel per image, (N, k, k); got shape {tuple(k.shape)}")
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        seed = seed + 2  # the noise uses seed, JPEG seed + 1
+    n, h, w = ops.shape(y)[0], ops.shape(y)[1], ops.shape(y)[2]
+    other = ops.roll(k, 1, axis=0)
+    y2 = blur_images(lin, other, gamma=None, noise_std=0.0, clip=False)
+    u = keras.random.uniform((4, n), 0.0, 1.0, dtype="float32", seed=seed)
+    theta = 2.0 * np.pi * u[1]
+    centre = (u[2] - 0.5) * 0.5
+    width = 0.1 + 0.4 * u[3]
+    rows = (ops.arange(h, dtype="float32") + 0.5) / ops.cast(h, "float32") - 0.5
+    cols = (ops.arange(w, dtype="float32") + 0.5) / ops.cast(w, "float32") - 0.5
+    t = (ops.reshape(ops.cos(theta), (-1, 1, 1)) * ops.reshape(cols, (1, 1, -1))
+         + ops.reshape(ops.sin(theta), (-1, 1, 1)) * ops.reshape(rows, (1, -1, 1))
+         - ops.reshape(centre, (-1, 1, 1)))
+    m = ops.expand_dims(ops.sigmoid(4.0 * t / ops.reshape(width, (-1, 1, 1))), -1)
+    delta = ops.max(k, axis=(1, 2)) > 0.999
+    use = ops.logical_and(u[0] < fraction, ops.logical_not(ops.logical_or(delta, ops.roll(delta, 1, axis=0))))
+    return ops.where(ops.reshape(use, (-1, 1, 1, 1)), m * y + (1.0 - m) * y2, y)
 
 
 def _jpeg_some(y: Any, fraction: float, quality: tuple[int, int], seed: Any) -> Any:

@@ -100,6 +100,8 @@ def camera_model(cfg: PipelineConfig) -> dict[str, Any] | None:
            "quantize": d.quantize, "match_mean": d.match_mean}
     if d.jpeg_fraction > 0:  # only when on, so that pipelines without JPEG build the same camera as before
         cam.update(jpeg_fraction=d.jpeg_fraction, jpeg_quality=tuple(d.jpeg_quality))
+    if d.varying_fraction > 0:  # likewise
+        cam.update(varying_fraction=d.varying_fraction)
     return cam if any(cam.values()) else None
 
 
