@@ -39,6 +39,7 @@ def main() -> None:
     import keras
 
     from deblur_tf.blur import REALISTIC_SHAKE, camera_blur, random_kernels
+    from deblur_tf.errors import DeblurError
     from deblur_tf.inference import Deblurrer
     from deblur_tf.sysinfo import cpu_name
     from deblur_tf.zoo import load_model
@@ -60,7 +61,10 @@ def main() -> None:
     kw = {"gamma": gamma, "noise_std": np.full(n, 0.01, np.float32), "quantize": True, "match_mean": True,
           "seed": 11}
     for spec in args.model or ["nafnet"]:
-        loaded = load_model(spec)
+        try:
+            loaded = load_model(spec)
+        except DeblurError as e:
+            raise SystemExit(f"--model {spec}: {e}") from None
         deb = Deblurrer(loaded.predict, multiple=loaded.input_multiple, tile=None)
         for seed in args.seed or [99]:
             k = random_kernels(n, 63, rng=seed, params=REALISTIC_SHAKE)
