@@ -32,6 +32,8 @@ start=$(date +%s)
 timeout -s INT "$secs" python3 -m deblur_tf.cli train "${args[@]}" --no-progress "$@"
 rc=$?
 echo "chunk rc=$rc wall=$(( $(date +%s) - start ))s"
+# which checkpoints the next call will resume from (cycle 15 resumed from an older one than the Ctrl-C wrote)
+ls "$rundir/checkpoints" 2>/dev/null | tr '\n' ' '; echo
 mkdir -p "$OUT/$run"
 cp "$rundir/log.csv" "$rundir/config.toml" "$rundir/generator.json" "$OUT/$run/" 2>/dev/null
 tail -n 5 "$rundir/log.csv"
