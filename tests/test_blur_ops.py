@@ -64,6 +64,30 @@ def test_per_image_kernels_match_scipy_everywhere_including_borders(images, meth
     np.testing.assert_allclose(out, _scipy_blur(images, kernels), atol=1e-5)
 
 
+def test_fast_fft_len_is_the_smallest_7_smooth_length_not_below_n():
+    from deblur_tf.blur.ops import fast_fft_len
+
+    def smooth(m: int) -> bool:
+        for p in (2, 3, 5, 7):
+            while m % p == 0:
+                m //= p
+        return m == 1
+
+    for n in range(1, 400):
+        m = fast_fft_len(n)
+        assert m >= n and smooth(m) and not any(smooth(j) for j in range(n, m)), n
+    assert fast_fft_len(256 + 62) == 320  # the training crop with its 63-px kernel padding (318 = 2 * 3 * 53)
+
+
+def test_shake_sized_kernel_on_a_prime_padded_size_matches_scipy(rng):
+    """The FFT length is raised above the padded size (53 + 20 = 73, a prime, -> 75; 47 + 20 = 67 -> 70): the
+    zeros after the image must not wrap into the rows that are kept."""
+    images = rng.uniform(0.0, 1.0, (2, 53, 47, 3)).astype(np.float32)
+    kernels = random_kernels(2, size=21, rng=9)
+    out = _np(blur_images(images, kernels, gamma=None, method="fft"))
+    np.testing.assert_allclose(out, _scipy_blur(images, kernels), atol=1e-5)
+
+
 @pytest.mark.parametrize("size", [7, 8])
 def test_numpy_twin_matches_scipy_and_the_keras_op_with_gamma(images, size):
     kernels = random_kernels(3, size=size, rng=6, exposure=1.0)
