@@ -45,7 +45,7 @@ from deblur_tf.data.common import Problems, discover_pairs, pair_scenes
 from deblur_tf.errors import DeblurError, ImageReadError, OutputExistsError
 from deblur_tf.inference import Deblurrer, flip_ensemble
 from deblur_tf.io import iter_images, read_image, to_uint, write_bytes_atomic, write_image
-from deblur_tf.metrics import LPIPS, psnr, ssim
+from deblur_tf.metrics import LPIPS, psnr, psnr_mean_matched, ssim
 from deblur_tf.synthset import kernel_path, listed_kernels, manifest_gamma
 from deblur_tf.sysinfo import cpu_name
 from deblur_tf.zoo import load_model
@@ -53,6 +53,7 @@ from deblur_tf.zoo import load_model
 KERNEL_METHODS = ("wiener", "tikhonov", "rl")
 BASELINES = ("blurred", *KERNEL_METHODS)
 CSV_COLUMNS = ("image", "method", "psnr", "ssim", "lpips", "seconds", "megapixels")
+MEAN_MATCHED_COLUMN = "psnr_mean_matched"  # `evaluate --mean-matched`: after CSV_COLUMNS
 OUTPUT_FILES = ("results.csv", "summary.json", "summary.md", "contact_sheet.png", "kernels.npz")
 THUMB_SIZE = 192
 
@@ -279,10 +280,13 @@ def _fmt(x: float | None, digits: int) -> str:
 
 
 def summary_markdown(summary: dict) -> str:
-    rows = ["| method | images | PSNR (dB) | SSIM | LPIPS | s / megapixel | parameters |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    mm = any(MEAN_MATCHED_COLUMN in m for m in summary["methods"].values())
+    rows = ["| method | images | PSNR (dB) | " + ("PSNR, mean-matched | " if mm else "")
+            + "SSIM | LPIPS | s / megapixel | parameters |",
+            "| --- | ---: | ---: | " + ("---: | " if mm else "") + "---: | ---: | ---: | --- |"]
     for name, m in summary["methods"].items():
-        rows.append(f"| {name} | {m['images']} | {_fmt(m['psnr'], 2)} | {_fmt(m['ssim'], 4)} | "
+        extra = f"{_fmt(m.get(MEAN_MATCHED_COLUMN), 2)} | " if mm else ""
+        rows.append(f"| {name} | {m['images']} | {_fmt(m['psnr'], 2)} | {extra}{_fmt(m['ssim'], 4)} | "
                     f"{_fmt(m['lpips'], 4)} | {_fmt(m['seconds_per_megapixel'], 3)} | {m.get('params', '')} |")
     return "\n".join(rows) + "\n"
 
@@ -409,8 +413,9 @@ class Results:
 
 def run_methods(data: EvalSet, runners: dict[str, tuple[object, str]], params: dict[str, float],
                 lp: LPIPS | None, images_dir: Path | None = None, overwrite: bool = False,
-                progress: Callable = lambda it, **kw: it) -> Results:
-    """Every method on every image: the metrics, the time, and (with `images_dir`) the restored images."""
+                progress: Callable = lambda it, **kw: it, mean_matched: bool = False) -> Results:
+    """Every method on every image: the metrics, the time, and (with `images_dir`) the restored images.
+    `mean_matched` adds `metrics.psnr_mean_matched` to every row."""
     res = Results([], {}, {})
     for s in progress(data.samples, desc="evaluate", unit="img"):
         sharp, blurred = s.load()
@@ -432,6 +437,8 @@ def run_methods(data: EvalSet, runners: dict[str, tuple[object, str]], params: d
             row = {"image": s.name, "method": name, "psnr": psnr(out, sharp), "ssim": ssim(out, sharp),
                    "lpips": lp.distance_from_features(lp.features(out), ref) if lp else None,
                    "seconds": secs, "megapixels": mp}
+            if mean_matched:
+                row[MEAN_MATCHED_COLUMN] = psnr_mean_matched(out, sharp)
             res.rows.append(row)
             res.scores[(s.name, name)] = row["psnr"]
             res.thumbs[s.name][name] = _thumb(out)
@@ -454,6 +461,8 @@ def method_means(runners: dict[str, tuple[object, str]], rows: list[dict], with_
                 "seconds_per_megapixel": None if name == "blurred" and runners[name][0] == "blurred" else
                 float(sum(x["seconds"] for x in r) / sum(x["megapixels"] for x in r)),
             })
+            if MEAN_MATCHED_COLUMN in r[0]:
+                entry[MEAN_MATCHED_COLUMN] = float(np.mean([x[MEAN_MATCHED_COLUMN] for x in r]))
         else:
             entry.update({"psnr": None, "ssim": None, "lpips": None, "seconds_per_megapixel": None,
                           "params": "n/a: no blur kernel for these pairs (non-blind method)"})
@@ -479,11 +488,12 @@ def n_a_note(methods: dict[str, dict]) -> str:
 def write_results(out_dir: Path, summary: dict, data: EvalSet, res: Results, overwrite: bool) -> None:
     """results.csv, summary.json, summary.md and (synthetic sets) kernels.npz, each written atomically."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    columns = CSV_COLUMNS + ((MEAN_MATCHED_COLUMN,) if res.rows and MEAN_MATCHED_COLUMN in res.rows[0] else ())
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for r in res.rows:
         writer.writerow({k: ("" if r[k] is None else (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]))
-                         for k in CSV_COLUMNS})
+                         for k in columns})
     write_bytes_atomic(out_dir / "results.csv", buf.getvalue().encode(), overwrite=overwrite)
     write_bytes_atomic(out_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode(),
                        overwrite=overwrite)

@@ -76,6 +76,21 @@ def channel_mean_shift(restored01: np.ndarray, reference01: np.ndarray) -> np.nd
     return (a - b).reshape(-1, 3).mean(0) * 255.0
 
 
+def psnr_mean_matched(restored01: np.ndarray, reference01: np.ndarray) -> float:
+    """PSNR after moving the restored image's per-channel mean onto the reference's (then clipping to [0, 1]).
+
+    Why: the sharp frame of a real pair may be exposed or white-balanced differently from its blurred one
+    (`street` in ../shared/data/real_blur/paired is 5-10 levels brighter and bluer), and plain PSNR then rewards
+    a model for tinting its output toward the reference, the colour error `channel_mean_shift` and the checks of
+    docs/MODELS.md penalise. This PSNR scores what deblurring changes, the structure; the tint is scored apart.
+    """
+    a, b = np.asarray(restored01, np.float64), np.asarray(reference01, np.float64)
+    if a.shape != b.shape or a.ndim != 3 or a.shape[-1] != 3:
+        raise DeblurError(f"psnr_mean_matched needs two HxWx3 images of one shape, got {a.shape} and {b.shape}")
+    shift = (b - a).reshape(-1, 3).mean(0)
+    return psnr(np.clip(a + shift, 0.0, 1.0), b)
+
+
 def checkerboard_score(restored01: np.ndarray, reference01: np.ndarray) -> float:
     """How much periodic grid artifact the restoration added: ~1 for none, >> 1 for a checkerboard.
 

@@ -114,6 +114,25 @@ def test_pairs_mode_uses_kernels_and_reports_na_without(tmp_path):
     assert {x["method"] for x in _csv(tmp_path / "b" / "results.csv")} == {"blurred"}
 
 
+def test_mean_matched_psnr_column_for_pairs_shot_at_another_exposure(tmp_path):
+    """--mean-matched adds a column in which a reference that is only brighter costs nothing."""
+    root = tmp_path / "pairs"
+    for i in range(2):
+        s = _smooth(40, 40, i)
+        write_image(root / "blur" / f"p{i}.png", s)
+        write_image(root / "sharp" / f"p{i}.png", np.clip(s + 8 / 255, 0, 1))  # same frame, brighter
+    r = _run(["--pairs", str(root), "--no-lpips", "--baselines", "blurred", "--mean-matched",
+              "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    rows = _csv(tmp_path / "o" / "results.csv")
+    assert tuple(rows[0].keys()) == (*CSV_COLUMNS, "psnr_mean_matched")
+    blurred = json.loads((tmp_path / "o" / "summary.json").read_text())["methods"]["blurred"]
+    assert blurred["psnr"] < 35 and blurred["psnr_mean_matched"] > blurred["psnr"] + 10
+    assert "PSNR, mean-matched" in (tmp_path / "o" / "summary.md").read_text()
+    r = _run(["--pairs", str(root), "--no-lpips", "--baselines", "blurred", "--out", str(tmp_path / "p")])
+    assert tuple(_csv(tmp_path / "p" / "results.csv")[0].keys()) == CSV_COLUMNS  # off by default
+
+
 def test_evaluate_with_a_model(tmp_path, sharp_dir):
     from test_inference import tiny_model
 

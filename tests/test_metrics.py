@@ -2,7 +2,16 @@ import numpy as np
 import pytest
 
 from deblur_tf.errors import DeblurError
-from deblur_tf.metrics import LPIPS, LPIPS_LAYERS, LPIPS_SCALE, LPIPS_SHIFT, load_lpips_weights, psnr, ssim
+from deblur_tf.metrics import (
+    LPIPS,
+    LPIPS_LAYERS,
+    LPIPS_SCALE,
+    LPIPS_SHIFT,
+    load_lpips_weights,
+    psnr,
+    psnr_mean_matched,
+    ssim,
+)
 
 
 def _pair(rng, shape=(40, 53, 3), noise=0.08):
@@ -44,6 +53,20 @@ def test_metrics_quantise_to_8_bit_first(rng):
     assert psnr(a, np.clip(a + 0.1 / 255, 0, 1)) > psnr(a, np.clip(a + 1.0 / 255, 0, 1))
     assert ssim(a, a) == pytest.approx(1.0)
     assert psnr(a, a) == float("inf")
+
+
+def test_mean_matched_psnr_ignores_a_global_tint_but_not_structure(rng):
+    sharp = 0.2 + 0.6 * rng.random((30, 40, 3))
+    tint = np.array([6.0, 0.0, -4.0]) / 255.0  # a reference exposed / white-balanced differently
+    tinted = sharp + tint
+    assert psnr(sharp, tinted) < 40  # plain PSNR charges the tint
+    assert psnr_mean_matched(sharp, tinted) == float("inf")  # the structure is identical
+    noisy = np.clip(sharp + 0.03 * rng.standard_normal(sharp.shape), 0, 1)
+    # a structural error costs the same either way (its own mean is ~0)
+    assert psnr_mean_matched(noisy, sharp) == pytest.approx(psnr(noisy, sharp), abs=0.05)
+    assert psnr_mean_matched(noisy + tint, sharp) == pytest.approx(psnr(noisy, sharp), abs=0.05)
+    with pytest.raises(DeblurError, match="psnr_mean_matched"):
+        psnr_mean_matched(sharp[..., :2], tinted[..., :2])
 
 
 def test_size_mismatch_is_an_error(rng):

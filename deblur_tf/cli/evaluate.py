@@ -80,6 +80,10 @@ from deblur_tf.metrics import LPIPS
               help="LPIPS costs one VGG16 pass per image and method (seconds per image on a CPU).")
 @click.option("--lpips-weights", type=click.Path(path_type=Path), default=None,
               help="vgg16_imagenet_lpips.npz (default: ../shared/weights).")
+@click.option("--mean-matched", is_flag=True,
+              help="Also report PSNR after moving each output's per-channel mean onto the reference's: real pairs "
+                   "whose sharp frame was exposed or white-balanced differently otherwise reward a model for "
+                   "tinting (docs/RESULTS.md).")
 @click.option("--save-images", is_flag=True, help="Also write every restored image under OUT/images/<method>/.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for results.csv, summary.json, summary.md, contact_sheet.png (and kernels.npz).")
@@ -87,7 +91,7 @@ from deblur_tf.metrics import LPIPS
 @click.pass_context
 def evaluate(ctx, preset, pairs_dir, sharp_dir, synthetic_seed, kernel_size, shake, noise_std, gamma, models,
              baselines, tune, tune_images, nsr, tikhonov_weight, rl_iters, limit, max_side, crop_mismatch, tile,
-             ensemble, use_lpips, lpips_weights, save_images, out_dir, overwrite) -> None:
+             ensemble, use_lpips, lpips_weights, mean_matched, save_images, out_dir, overwrite) -> None:
     """Measure models and classical baselines on a paired or synthetically blurred set.
 
     \b
@@ -114,7 +118,8 @@ def evaluate(ctx, preset, pairs_dir, sharp_dir, synthetic_seed, kernel_size, sha
     params, tuned = baseline_params(chosen, data, {"wiener": nsr, "tikhonov": tikhonov_weight, "rl": rl_iters},
                                     tune, tune_images, lambda m: click.echo(m, err=True))
     runners = {**baseline_runners(chosen, params, data), **model_runners}
-    res = run_methods(data, runners, params, lp, out_dir / "images" if save_images else None, overwrite, tqdm)
+    res = run_methods(data, runners, params, lp, out_dir / "images" if save_images else None, overwrite, tqdm,
+                      mean_matched=mean_matched)
     methods = method_means(runners, res.rows, lp is not None)
     summary = {
         "command": "deblur-tf " + " ".join(sys.argv[1:]) if sys.argv and "deblur" in sys.argv[0] else None,
