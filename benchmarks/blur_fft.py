@@ -31,6 +31,8 @@ def main() -> None:
     ap.add_argument("--kernel-size", type=int, default=63)
     ap.add_argument("--repeats", type=int, default=10)
     args = ap.parse_args()
+    if not 1 <= args.kernel_size < args.crop or min(args.batch, args.repeats) < 1:
+        raise SystemExit(f"--kernel-size must be in 1..{args.crop - 1} (below --crop), --batch and --repeats >= 1")
 
     import keras
     from keras import ops

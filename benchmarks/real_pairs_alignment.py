@@ -47,13 +47,18 @@ def main() -> None:
 
     import keras
 
+    from deblur_tf.errors import DeblurError
     from deblur_tf.evaluation import load_models, load_pairs
     from deblur_tf.metrics import psnr
     from deblur_tf.sysinfo import cpu_name
 
-    runners, _ = load_models(tuple(args.model or ["nafnet"]), 1024)
+    try:
+        samples = load_pairs(args.pairs, None, True, None)
+        runners, _ = load_models(tuple(args.model or ["nafnet"]), 1024)
+    except DeblurError as e:  # a missing pairs folder or an unknown --model: its message, not a traceback
+        raise SystemExit(f"{e}") from None
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    for sample in load_pairs(args.pairs, None, True, None):
+    for sample in samples:
         sharp, blurred = sample.load()
         outputs = {"blurred": blurred, **{name: np.clip(run(blurred), 0.0, 1.0) for name, (run, _) in runners.items()}}
         for name, out in outputs.items():
