@@ -241,3 +241,35 @@ def test_first_ctrl_c_asks_to_stop_second_aborts():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.05)
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_ctrl_c_during_a_log_line_still_saves_the_step(tmp_path, shared, monkeypatch):
+    """Under the device loop the host waits for the device in the sync of a log line, so a Ctrl-C (or
+    `timeout -s INT`) most often lands there, after the step's checkpoint decision was taken. Cycle 15 on the
+    GPU said "saved checkpoint at step 8800" and resumed from 8000: the step it reports must be on disk."""
+    from deblur_tf.config import load_pipeline
+    from deblur_tf.run import prepare_run_dir, run_training
+    from deblur_tf.run.checkpoints import list_checkpoints
+    from deblur_tf.run.loop import _Run
+
+    val = shared / "data" / "sharp" / "val"
+    cfg = load_pipeline("smoke", ["train.steps=9", "train.log_every=3", "train.val_every=100",
+                                  "train.checkpoint_every=100", f"data.train_dir={val}", f"data.val_dir={val}",
+                                  f"loss.vgg_weights={shared / 'weights' / 'vgg16_imagenet_block3.npz'}"])
+    original = _Run._log_row
+
+    def log_row_then_ctrl_c(self, step):
+        row = original(self, step)
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler runs here, inside after_step
+        return row
+
+    monkeypatch.setattr(_Run, "_log_row", log_row_then_ctrl_c)
+    run = tmp_path / "run"
+    prepare_run_dir(run, resume=False, overwrite=False)
+    said = []
+    summary = run_training(cfg, run, progress=False, echo=said.append, tensorboard=False)
+    assert summary["interrupted"] and summary["end_step"] == 3
+    assert [p.name for p in list_checkpoints(run)] == ["step_00000003"]
+    assert any("saved checkpoint at step 3" in m for m in said)

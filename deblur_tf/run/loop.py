@@ -151,8 +151,12 @@ def run_training(
                 run.steps.step(feed.get())
                 step += 1
                 run.bar.update(1)
-                run.after_step(step, stop.requested)
+                saved = run.after_step(step, stop.requested)
                 if stop.requested:
+                    # Ctrl-C may come during after_step itself (under the device loop the host waits there, in
+                    # the sync of a log line, for most of a run): then it has not saved, so save here
+                    if not saved:
+                        run.save(step)
                     summary["interrupted"] = True
                     break
     finally:
@@ -216,7 +220,8 @@ class _Run:
         self.echo(f"step 0 ({self.cfg.train.init_from}): val PSNR {v_psnr:.2f} dB, SSIM {v_ssim:.4f}")
         self.summary["init_val_psnr"] = v_psnr
 
-    def after_step(self, step: int, stopping: bool) -> None:
+    def after_step(self, step: int, stopping: bool) -> bool:
+        """Log, validate and checkpoint as the config says after `step`; True if a checkpoint was written."""
         t_cfg, last = self.cfg.train, step == self.end_step
         is_val = self.val is not None and (step % t_cfg.val_every == 0 or last)
         is_log = step % t_cfg.log_every == 0 or last
@@ -229,12 +234,17 @@ class _Run:
             row.update(step=step, wall_time_s=self.wall_time())
             self.log.write(row)
             self.tb.scalars(step, {k: v for k, v in row.items() if k not in ("step",)})
-        if step % t_cfg.checkpoint_every == 0 or last or stopping:  # Ctrl-C may come late
-            self.steps.sync()
-            save_checkpoint(self.gan, self.run_dir, step,
-                            {"wall_time_s": self.wall_time(), "backend": keras.backend.backend(),
-                             "pipeline": self.cfg.name},
-                            keep=t_cfg.keep_checkpoints)
+        if step % t_cfg.checkpoint_every == 0 or last or stopping:
+            self.save(step)
+            return True
+        return False
+
+    def save(self, step: int) -> None:
+        self.steps.sync()
+        save_checkpoint(self.gan, self.run_dir, step,
+                        {"wall_time_s": self.wall_time(), "backend": keras.backend.backend(),
+                         "pipeline": self.cfg.name},
+                        keep=self.cfg.train.keep_checkpoints)
 
     def _log_row(self, step: int) -> dict[str, Any]:
         means = self.steps.window_means()
