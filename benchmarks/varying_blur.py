@@ -22,11 +22,6 @@ import numpy as np
 VAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sharp" / "val"
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    a8 = np.round(np.clip(a, 0.0, 1.0) * 255.0) / 255.0
-    return float(10.0 * np.log10(1.0 / np.mean((a8.astype(np.float64) - b) ** 2)))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", action="append", help="shipped name or model folder (repeat); default nafnet")
@@ -35,12 +30,13 @@ def main() -> None:
     ap.add_argument("--val-dir", type=Path, default=VAL)
     args = ap.parse_args()
 
-    import cv2
     import keras
 
     from deblur_tf.blur import REALISTIC_SHAKE, camera_blur, random_kernels
     from deblur_tf.errors import DeblurError
     from deblur_tf.inference import Deblurrer
+    from deblur_tf.io import read_image
+    from deblur_tf.metrics import psnr
     from deblur_tf.sysinfo import cpu_name
     from deblur_tf.zoo import load_model
 
@@ -50,7 +46,10 @@ def main() -> None:
     c = args.crop
     crops = []
     for p in paths:
-        rgb = cv2.imread(str(p))[..., ::-1].astype(np.float32) / 255.0
+        try:
+            rgb, _ = read_image(p)
+        except DeblurError as e:  # a corrupt or unreadable photo: its name and why, not a traceback
+            raise SystemExit(str(e)) from None
         h, w = rgb.shape[:2]
         if min(h, w) < c:
             raise SystemExit(f"{p} is {w}x{h}, smaller than --crop {c}")
@@ -71,8 +70,8 @@ def main() -> None:
             row = {"model": spec, "seed": seed, "images": n, "crop": c}
             for name, frac in (("uniform", 0.0), ("varying", 1.0)):
                 y = np.asarray(keras.ops.convert_to_numpy(camera_blur(x, k, varying_fraction=frac, **kw)))
-                inp = [_psnr(y[i], x[i]) for i in range(n)]
-                gain = [_psnr(np.asarray(deb(y[i])), x[i]) - inp[i] for i in range(n)]
+                inp = [psnr(y[i], x[i]) for i in range(n)]
+                gain = [psnr(np.asarray(deb(y[i])), x[i]) - inp[i] for i in range(n)]
                 row[name] = {"input_psnr": round(float(np.mean(inp)), 3), "gain": round(float(np.mean(gain)), 3),
                              "worse_than_input": int(sum(g < 0 for g in gain))}
             row.update(cpu=cpu_name(), backend=keras.backend.backend(),
