@@ -7,6 +7,7 @@ from deblur_tf.metrics import (
     LPIPS_LAYERS,
     LPIPS_SCALE,
     LPIPS_SHIFT,
+    block_edge_ratio,
     load_lpips_weights,
     psnr,
     psnr_mean_matched,
@@ -67,6 +68,33 @@ def test_mean_matched_psnr_ignores_a_global_tint_but_not_structure(rng):
     assert psnr_mean_matched(noisy + tint, sharp) == pytest.approx(psnr(noisy, sharp), abs=0.05)
     with pytest.raises(DeblurError, match="HxWx3"):
         psnr_mean_matched(sharp[..., :2], tinted[..., :2])
+
+
+def _smooth_photo(rng, size=128):
+    import cv2
+
+    img = cv2.GaussianBlur(rng.random((size, size, 3)).astype(np.float32), (0, 0), 2.0)
+    return (img - img.min()) / (img.max() - img.min())
+
+
+def test_block_edge_ratio_sees_jpeg_blocks_and_not_a_clean_image(rng):
+    import cv2
+
+    clean = _smooth_photo(rng)
+    assert abs(block_edge_ratio(clean) - 1.0) < 0.1
+    ok, buf = cv2.imencode(".jpg", _u8(clean), [cv2.IMWRITE_JPEG_QUALITY, 10])
+    assert ok
+    coded = cv2.imdecode(buf, cv2.IMREAD_COLOR).astype(np.float64) / 255.0
+    assert block_edge_ratio(coded) > 1.3
+    # the grid is at 8 px: measured at another period, the same JPEG shows no blocks
+    assert abs(block_edge_ratio(coded, block=7) - 1.0) < 0.1
+
+
+def test_block_edge_ratio_rejects_what_it_cannot_measure(rng):
+    with pytest.raises(DeblurError, match="block_edge_ratio"):
+        block_edge_ratio(rng.random((10, 40, 3)))
+    with pytest.raises(DeblurError, match="block >= 2"):
+        block_edge_ratio(rng.random((40, 40)), block=1)
 
 
 def test_size_mismatch_is_an_error(rng):

@@ -1,0 +1,62 @@
+"""How blocky the evaluation's sharp references are, and what a model does to their blocks.
+
+Why: a reference that is a frame of compressed video carries 8x8 block edges; a model trained with JPEG inputs
+removes them, and PSNR against that reference counts the cleaning as error. This prints
+`deblur_tf.metrics.block_edge_ratio` (~1 for none, > 1 where blocks show) for every photo of a folder and, with
+`--outputs DIR`, for the images of the same stem in DIR (e.g. a model's results on the blurred copies):
+
+    python benchmarks/reference_blocking.py                       # the 19 sharp val photos
+    python benchmarks/reference_blocking.py --outputs out/nafnet  # and a model's outputs beside them
+
+One JSON line per photo, then the photos above `--flag` (default 1.1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def main() -> None:
+    from deblur_tf.errors import DeblurError
+    from deblur_tf.io import read_image
+    from deblur_tf.metrics import block_edge_ratio
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sharp", default=str(ROOT.parent / "shared" / "data" / "sharp" / "val"), help="folder of photos")
+    p.add_argument("--outputs", default=None, help="folder of images named like the photos (any image suffix)")
+    p.add_argument("--flag", type=float, default=1.1, help="list the photos whose ratio is above this")
+    args = p.parse_args()
+    try:
+        folder = Path(args.sharp)
+        photos = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+        if not photos:
+            raise DeblurError(f"{folder}: no images there; pass --sharp with a folder of photos")
+        outs = {}
+        if args.outputs:
+            out_dir = Path(args.outputs)
+            if not out_dir.is_dir():
+                raise DeblurError(f"{out_dir}: not a folder; pass --outputs with the folder of a model's results")
+            outs = {f.stem: f for f in out_dir.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES}
+        flagged = []
+        for f in photos:
+            row = {"photo": f.name, "reference": round(block_edge_ratio(read_image(f)[0]), 3)}
+            if f.stem in outs:
+                row["output"] = round(block_edge_ratio(read_image(outs[f.stem])[0]), 3)
+            print(json.dumps(row), flush=True)
+            if row["reference"] > args.flag:
+                flagged.append(f"{f.name} {row['reference']}" + (f" -> {row['output']}" if "output" in row else ""))
+        print(f"\nabove {args.flag}: " + (", ".join(flagged) if flagged else "none"))
+    except DeblurError as exc:
+        sys.exit(f"error: {exc}")
+
+
+if __name__ == "__main__":
+    main()
