@@ -3,7 +3,8 @@
 Why: a reference that is a frame of compressed video carries 8x8 block edges; a model trained with JPEG inputs
 removes them, and PSNR against that reference counts the cleaning as error. This prints
 `deblur_tf.metrics.block_edge_ratio` (~1 for none, > 1 where blocks show) for every photo of a folder and, with
-`--outputs DIR`, for the images of the same stem in DIR (e.g. a model's results on the blurred copies):
+`--outputs DIR`, for the images of the same stem in DIR (e.g. a model's results on the blurred copies), with
+their PSNR against the photo on the pixels beside the 8-px block boundaries and on the others:
 
     python benchmarks/reference_blocking.py                       # the 19 sharp val photos
     python benchmarks/reference_blocking.py --outputs out/nafnet  # and a model's outputs beside them
@@ -18,10 +19,30 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def split_psnr(out01: np.ndarray, ref01: np.ndarray, block: int = 8) -> dict[str, float]:
+    """PSNR of `out01` against `ref01` on the pixels beside the block boundaries and on the others.
+
+    If a model loses against a blocky reference because it removed the blocks, its error sits on the boundary
+    pixels (the last and first row and column of every block) and that PSNR is the lower one.
+    """
+    from deblur_tf.errors import DeblurError
+
+    if out01.shape != ref01.shape:
+        raise DeblurError(f"output {out01.shape} and reference {ref01.shape} differ in size")
+    h, w = ref01.shape[:2]
+    yy, xx = np.mgrid[:h, :w]
+    edge = (yy % block == block - 1) | (yy % block == 0) | (xx % block == block - 1) | (xx % block == 0)
+    err = ((np.round(out01 * 255.0) - np.round(ref01 * 255.0)) ** 2).mean(-1)
+    return {name: round(float(10 * np.log10(255.0**2 / max(err[m].mean(), 1e-12))), 2)
+            for name, m in (("psnr_block_edges", edge), ("psnr_interior", ~edge))}
 
 
 def main() -> None:
@@ -49,7 +70,9 @@ def main() -> None:
         for f in photos:
             row = {"photo": f.name, "reference": round(block_edge_ratio(read_image(f)[0]), 3)}
             if f.stem in outs:
-                row["output"] = round(block_edge_ratio(read_image(outs[f.stem])[0]), 3)
+                ref, out = read_image(f)[0], read_image(outs[f.stem])[0]
+                row["output"] = round(block_edge_ratio(out), 3)
+                row.update(split_psnr(out, ref))
             print(json.dumps(row), flush=True)
             if row["reference"] > args.flag:
                 flagged.append(f"{f.name} {row['reference']}" + (f" -> {row['output']}" if "output" in row else ""))
