@@ -24,9 +24,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-
-
 def split_psnr(out01: np.ndarray, ref01: np.ndarray, block: int = 8) -> dict[str, float]:
     """PSNR of `out01` against `ref01` on the pixels beside the block boundaries and on the others.
 
@@ -34,20 +31,20 @@ def split_psnr(out01: np.ndarray, ref01: np.ndarray, block: int = 8) -> dict[str
     pixels (the last and first row and column of every block) and that PSNR is the lower one.
     """
     from deblur_tf.errors import DeblurError
+    from deblur_tf.metrics import psnr
 
     if out01.shape != ref01.shape:
         raise DeblurError(f"output {out01.shape} and reference {ref01.shape} differ in size")
     h, w = ref01.shape[:2]
     yy, xx = np.mgrid[:h, :w]
     edge = (yy % block == block - 1) | (yy % block == 0) | (xx % block == block - 1) | (xx % block == 0)
-    err = ((np.round(out01 * 255.0) - np.round(ref01 * 255.0)) ** 2).mean(-1)
-    return {name: round(float(10 * np.log10(255.0**2 / max(err[m].mean(), 1e-12))), 2)
-            for name, m in (("psnr_block_edges", edge), ("psnr_interior", ~edge))}
+    return {name: round(psnr(out01[m], ref01[m]), 2) for name, m in (("psnr_block_edges", edge),
+                                                                     ("psnr_interior", ~edge))}
 
 
 def main() -> None:
     from deblur_tf.errors import DeblurError
-    from deblur_tf.io import read_image
+    from deblur_tf.io import is_image_path, read_image
     from deblur_tf.metrics import block_edge_ratio
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -57,7 +54,7 @@ def main() -> None:
     args = p.parse_args()
     try:
         folder = Path(args.sharp)
-        photos = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+        photos = sorted(f for f in folder.iterdir() if is_image_path(f)) if folder.is_dir() else []
         if not photos:
             raise DeblurError(f"{folder}: no images there; pass --sharp with a folder of photos")
         outs = {}
@@ -65,7 +62,7 @@ def main() -> None:
             out_dir = Path(args.outputs)
             if not out_dir.is_dir():
                 raise DeblurError(f"{out_dir}: not a folder; pass --outputs with the folder of a model's results")
-            outs = {f.stem: f for f in out_dir.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES}
+            outs = {f.stem: f for f in out_dir.iterdir() if is_image_path(f)}
         flagged = []
         for f in photos:
             row = {"photo": f.name, "reference": round(block_edge_ratio(read_image(f)[0]), 3)}
