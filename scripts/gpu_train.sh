@@ -9,7 +9,18 @@ set -uo pipefail
 # The photos may come in an earlier call on the same warm machine (GPU.md: 64 MiB travel per call, so a
 # session that also carries large init weights sends .gpu/data first): whatever .gpu/data holds is copied to
 # /root/data, and training reads from there. `bash scripts/gpu_train.sh --stage` only copies.
-if [ -d .gpu/data/train ]; then mkdir -p /root/data && cp -r .gpu/data/. /root/data/; fi
+# Each of .gpu/data/{train,val} that this call carries replaces the one on the machine, so a call may carry
+# only one of them. VAL_FROM=.gpu/val5 puts a smaller validation folder in place of val/ (a call that carries
+# the training photos and a 21 MB init model has no room for the full val set: docs/TRAINING.md, cycle 17).
+for part in train val; do
+  if [ -d ".gpu/data/$part" ]; then
+    mkdir -p /root/data && rm -rf "/root/data/$part" && cp -r ".gpu/data/$part" "/root/data/$part" || exit 2
+  fi
+done
+if [ -n "${VAL_FROM:-}" ]; then
+  if [ ! -d "$VAL_FROM" ]; then echo "VAL_FROM=$VAL_FROM is not a folder in this call: carry it" >&2; exit 2; fi
+  mkdir -p /root/data && rm -rf /root/data/val && cp -r "$VAL_FROM" /root/data/val || exit 2
+fi
 if [ ! -d /root/data/train ]; then
   echo "no training photos on this machine: carry .gpu/data (train/, val/) in this call or an earlier one" >&2
   exit 2
