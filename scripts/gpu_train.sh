@@ -8,24 +8,25 @@
 set -uo pipefail
 # The photos may come in an earlier call on the same warm machine (GPU.md: 64 MiB travel per call, so a
 # session that also carries large init weights sends .gpu/data first): whatever .gpu/data holds is copied to
-# /root/data, and training reads from there. `bash scripts/gpu_train.sh --stage` only copies.
+# /root/data (GPU_DATA_ROOT, for the tests), and training reads from there. `--stage` only copies.
+data_root=${GPU_DATA_ROOT:-/root/data}
 # Each of .gpu/data/{train,val} that this call carries replaces the one on the machine, so a call may carry
 # only one of them. VAL_FROM=.gpu/val5 puts a smaller validation folder in place of val/ (a call that carries
 # the training photos and a 21 MB init model has no room for the full val set: docs/TRAINING.md, cycle 17).
 for part in train val; do
   if [ -d ".gpu/data/$part" ]; then
-    mkdir -p /root/data && rm -rf "/root/data/$part" && cp -r ".gpu/data/$part" "/root/data/$part" || exit 2
+    mkdir -p "$data_root" && rm -rf "${data_root:?}/$part" && cp -r ".gpu/data/$part" "$data_root/$part" || exit 2
   fi
 done
 if [ -n "${VAL_FROM:-}" ]; then
   if [ ! -d "$VAL_FROM" ]; then echo "VAL_FROM=$VAL_FROM is not a folder in this call: carry it" >&2; exit 2; fi
-  mkdir -p /root/data && rm -rf /root/data/val && cp -r "$VAL_FROM" /root/data/val || exit 2
+  mkdir -p "$data_root" && rm -rf "${data_root:?}/val" && cp -r "$VAL_FROM" "$data_root/val" || exit 2
 fi
-if [ ! -d /root/data/train ]; then
+if [ ! -d "$data_root/train" ]; then
   echo "no training photos on this machine: carry .gpu/data (train/, val/) in this call or an earlier one" >&2
   exit 2
 fi
-if [ "${1:-}" = "--stage" ]; then ls /root/data; exit 0; fi
+if [ "${1:-}" = "--stage" ]; then ls "$data_root"; exit 0; fi
 pipeline=$1 run=$2 secs=$3; shift 3
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/wheels/*.whl >/dev/null 2>&1
 export PYTHONPATH=/tmp/site:$PWD KERAS_BACKEND=jax PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
@@ -34,7 +35,7 @@ export PYTHONPATH=/tmp/site:$PWD KERAS_BACKEND=jax PYTHONUNBUFFERED=1 XLA_PYTHON
 export JAX_COMPILATION_CACHE_DIR=/root/jax_cache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=1
 rundir=/root/runs/$run
 mkdir -p /root/runs
-data=(--set data.train_dir=/root/data/train --set data.val_dir=/root/data/val
+data=(--set data.train_dir=$data_root/train --set data.val_dir=$data_root/val
       --set loss.vgg_weights=$PWD/.gpu/vgg16_imagenet_block3.npz)
 if [ -f "$rundir/config.toml" ]; then
   args=(-o "$rundir" --resume)
