@@ -7,8 +7,8 @@
 # Small results (log, config) and, with PACK=1, float16 generator weights split in <16 MiB parts go to $OUT.
 set -uo pipefail
 # The photos may come in an earlier call on the same warm machine (GPU.md: 64 MiB travel per call, so a
-# session that also carries large init weights sends .gpu/data first): whatever .gpu/data holds is copied to
-# /root/data (GPU_DATA_ROOT, for the tests), and training reads from there. `--stage` only copies.
+# session that also carries large init weights sends .gpu/data first): the photos are copied to /root/data
+# (GPU_DATA_ROOT, for the tests), and training reads from there. `--stage` only copies.
 data_root=${GPU_DATA_ROOT:-/root/data}
 # Each of .gpu/data/{train,val} that this call carries replaces the one on the machine, so a call may carry
 # only one of them. VAL_FROM=.gpu/val5 puts a smaller validation folder in place of val/ (a call that carries
