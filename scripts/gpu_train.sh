@@ -18,10 +18,15 @@ for part in train val; do
     mkdir -p "$data_root" && rm -rf "${data_root:?}/$part" && cp -r ".gpu/data/$part" "$data_root/$part" || exit 2
   fi
 done
-if [ -n "${VAL_FROM:-}" ]; then
-  if [ ! -d "$VAL_FROM" ]; then echo "VAL_FROM=$VAL_FROM is not a folder in this call: carry it" >&2; exit 2; fi
-  mkdir -p "$data_root" && rm -rf "${data_root:?}/val" && cp -r "$VAL_FROM" "$data_root/val" || exit 2
-fi
+# TRAIN_FROM does the same for the training photos: a call that carries a 33 MB init model has room for a subset
+# of them only (scripts/gpu_photo_subset.py makes one; docs/TRAINING.md, cycle 18), so it is useful alone.
+for part in train val; do
+  var=${part^^}_FROM
+  from=${!var:-}
+  [ -n "$from" ] || continue
+  if [ ! -d "$from" ]; then echo "$var=$from is not a folder in this call: carry it" >&2; exit 2; fi
+  mkdir -p "$data_root" && rm -rf "${data_root:?}/$part" && cp -r "$from" "$data_root/$part" || exit 2
+done
 if [ ! -d "$data_root/train" ]; then
   echo "no training photos on this machine: carry .gpu/data (train/, val/) in this call or an earlier one" >&2
   exit 2

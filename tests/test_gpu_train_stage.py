@@ -18,7 +18,7 @@ def _photos(folder: Path, names: list[str]) -> None:
 
 
 def _stage(call: Path, data_root: Path, **env_extra: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "VAL_FROM"}
+    env = {k: v for k, v in os.environ.items() if k not in ("VAL_FROM", "TRAIN_FROM")}
     env.update(GPU_DATA_ROOT=str(data_root), **env_extra)
     return subprocess.run(["bash", str(SCRIPT), "--stage"], cwd=call, capture_output=True, text=True, env=env)
 
@@ -68,3 +68,20 @@ def test_missing_val_from_and_missing_photos_are_named(tmp_path):
     res = _stage(empty, tmp_path / "bare")
     assert res.returncode == 2
     assert "no training photos" in res.stderr
+
+
+def test_train_from_puts_a_subset_in_place_of_the_training_photos(tmp_path):
+    root = tmp_path / "machine"
+    _photos(root / "train", ["all1.jpg", "all2.jpg", "all3.jpg"])
+    call = tmp_path / "call"
+    _photos(call / ".gpu/sub", ["all1.jpg", "all3.jpg"])
+    _photos(call / ".gpu/val5", ["v1.png"])
+    res = _stage(call, root, TRAIN_FROM=".gpu/sub", VAL_FROM=".gpu/val5")
+    assert res.returncode == 0, res.stderr
+    assert _names(root / "train") == ["all1.jpg", "all3.jpg"]
+    assert _names(root / "val") == ["v1.png"]
+
+    res = _stage(call, root, TRAIN_FROM=".gpu/missing")
+    assert res.returncode == 2
+    assert "TRAIN_FROM=.gpu/missing" in res.stderr
+    assert _names(root / "train") == ["all1.jpg", "all3.jpg"]
