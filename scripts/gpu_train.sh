@@ -11,20 +11,20 @@ set -uo pipefail
 # (GPU_DATA_ROOT, for the tests), and training reads from there. `--stage` only copies.
 data_root=${GPU_DATA_ROOT:-/root/data}
 # Each of .gpu/data/{train,val} that this call carries replaces the one on the machine, so a call may carry
-# only one of them. VAL_FROM=.gpu/val5 puts a smaller validation folder in place of val/ (a call that carries
-# the training photos and a 21 MB init model has no room for the full val set: docs/TRAINING.md, cycle 17).
-for part in train val; do
-  if [ -d ".gpu/data/$part" ]; then
-    mkdir -p "$data_root" && rm -rf "${data_root:?}/$part" && cp -r ".gpu/data/$part" "$data_root/$part" || exit 2
-  fi
-done
-# TRAIN_FROM does the same for the training photos: a call that carries a 33 MB init model has room for a subset
-# of them only (scripts/gpu_photo_subset.py makes one; docs/TRAINING.md, cycle 18), so it is useful alone.
+# only one of them. TRAIN_FROM / VAL_FROM name another carried folder to use instead: a smaller val set
+# (VAL_FROM=.gpu/val5: a call with the training photos and a 21 MB init model has no room for the full one,
+# docs/TRAINING.md, cycle 17) or a subset of the photos (TRAIN_FROM: a call with a 33 MB init model has room for a
+# subset only; scripts/gpu_photo_subset.py makes one, cycle 18), so that such a call is useful alone.
 for part in train val; do
   var=${part^^}_FROM
   from=${!var:-}
-  [ -n "$from" ] || continue
-  if [ ! -d "$from" ]; then echo "$var=$from is not a folder in this call: carry it" >&2; exit 2; fi
+  if [ -n "$from" ]; then
+    if [ ! -d "$from" ]; then echo "$var=$from is not a folder in this call: carry it" >&2; exit 2; fi
+  elif [ -d ".gpu/data/$part" ]; then
+    from=.gpu/data/$part
+  else
+    continue
+  fi
   mkdir -p "$data_root" && rm -rf "${data_root:?}/$part" && cp -r "$from" "$data_root/$part" || exit 2
 done
 if [ ! -d "$data_root/train" ]; then
