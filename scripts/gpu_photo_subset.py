@@ -61,6 +61,8 @@ def main(src: Path, dest: Path, max_mib: float, overwrite: bool) -> None:
     if not photos:
         raise click.ClickException(f"{src} holds no photos ({', '.join(sorted(PHOTO_SUFFIXES))})")
     if dest.exists():
+        if not dest.is_dir():
+            raise click.ClickException(f"{dest} is a file, not a folder: name a folder for the subset")
         if not overwrite:
             raise click.ClickException(f"{dest} exists: pass --overwrite to replace it, or name another folder")
         if dest.resolve() == src.resolve() or src.resolve() in dest.resolve().parents:
@@ -72,8 +74,12 @@ def main(src: Path, dest: Path, max_mib: float, overwrite: bool) -> None:
         smallest = min(disk_bytes(p.stat().st_size) for p in photos) / 2**20
         raise click.ClickException(f"--max-mib {max_mib} holds no photo of {src} (the smallest takes {smallest:.2f} MiB)")
     dest.mkdir(parents=True)
-    for i in idx:
-        shutil.copy2(photos[i], dest / photos[i].name)
+    try:
+        for i in idx:
+            shutil.copy2(photos[i], dest / photos[i].name)
+    except OSError as err:  # a full disk: leave no half subset that a later call would carry as if whole
+        shutil.rmtree(dest, ignore_errors=True)
+        raise click.ClickException(f"copying into {dest} failed ({err}); nothing was left there") from err
     used = sum(disk_bytes(photos[i].stat().st_size) for i in idx) / 2**20
     click.echo(f"{dest}: {len(idx)} of {len(photos)} photos, {used:.2f} MiB of {max_mib} MiB")
 

@@ -80,3 +80,29 @@ def test_cli_refuses_to_replace_without_overwrite_and_names_empty_sources(tmp_pa
     assert res.exit_code != 0 and "holds no photos" in res.output
     res = CliRunner().invoke(subset.main, [str(src), str(tmp_path / "y"), "--max-mib", "0.001"])
     assert res.exit_code != 0 and "holds no photo" in res.output and not (tmp_path / "y").exists()
+
+
+def test_cli_names_a_file_dest_and_leaves_no_half_subset_when_a_copy_fails(tmp_path, monkeypatch):
+    src = tmp_path / "train"
+    _photos(src, {"bsd100": 4}, size=100)
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    res = CliRunner().invoke(subset.main, [str(src), str(afile), "--max-mib", "1", "--overwrite"])
+    assert res.exit_code != 0 and "is a file" in res.output
+    assert afile.read_text() == "mine"
+
+    real_copy = subset.shutil.copy2
+    calls = []
+
+    def copy_then_fail(a, b):
+        calls.append(a)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real_copy(a, b)
+
+    monkeypatch.setattr(subset.shutil, "copy2", copy_then_fail)
+    dest = tmp_path / "sub"
+    res = CliRunner().invoke(subset.main, [str(src), str(dest), "--max-mib", "1"])
+    assert res.exit_code != 0 and "No space left" in res.output
+    assert not dest.exists()
+    assert len(list(src.iterdir())) == 4
