@@ -89,6 +89,8 @@ class OptimConfig:
     min_lr_ratio: float = 1e-3  # cosine only: the rate at the end of decay_steps, as a fraction of lr
     schedule_offset: int = 0  # cosine only: start the schedule at this step (a run continued with a fresh Adam)
     d_lr: float = 0.0  # the critic's peak rate (0 = lr)
+    ema: float = 0.0  # generator weights: momentum of their exponential moving average (0 = off; 0.999 ~ the last
+    # 1000 steps). When on, validation and RUN/generator.weights.h5 (what ships, what init_from reads) are the average
 
 
 @dataclass
@@ -333,6 +335,9 @@ def validate(cfg: PipelineConfig, source: str) -> None:
                   "loss.l1_weight, loss.fft_weight or loss.perceptual_weight > 0")
     if cfg.optim.schedule not in SCHEDULES:
         raise bad("optim.schedule", f"= {cfg.optim.schedule!r}: choose {_choices(SCHEDULES)}")
+    if not 0.0 <= cfg.optim.ema < 1.0:
+        raise bad("optim.ema", f"= {cfg.optim.ema}: must be a momentum in [0, 1) (0 = no weight average; 0.999 averages "
+                  "about the last 1000 steps)")
 
     if cfg.data.shake not in SHAKE_PRESETS:
         raise bad("data.shake", f"= {cfg.data.shake!r}: choose {' or '.join(SHAKE_PRESETS)}")

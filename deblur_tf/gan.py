@@ -545,10 +545,13 @@ def make_optimizers(
     min_lr_ratio: float = 1e-3,
     schedule_offset: int = 0,
     d_lr: float | None = None,
+    ema: float = 0.0,
 ) -> tuple[keras.optimizers.Adam, keras.optimizers.Adam]:
     """The two Adams, both counted in generator steps: "linear" is the paper's constant-then-linear decay,
     "cosine" warm-up + cosine (`deblur_tf.schedules.WarmupCosine`) for content stages. `d_lr` (default `lr`)
-    is the critic's peak rate."""
+    is the critic's peak rate. `ema` > 0 keeps an exponential moving average of the generator's weights in its
+    Adam (Keras' `use_ema`, so it is an optimizer variable: checkpointed, resumed, updated inside the jitted
+    step on both backends); `averaged_generator` swaps it in where the average is what counts."""
     def sched(rate: float, divisor: int):
         if schedule == "cosine":
             return WarmupCosine(rate, constant_steps, decay_steps, warmup_steps, min_lr_ratio, divisor,
@@ -557,10 +560,37 @@ def make_optimizers(
             return ConstantThenLinearDecay(rate, constant_steps, decay_steps, divisor)
         raise ValueError(f"schedule must be 'linear' or 'cosine', got {schedule!r}")
 
-    g_opt = keras.optimizers.Adam(sched(lr, 1), beta_1=beta_1, beta_2=beta_2, name="g_adam")
+    g_opt = keras.optimizers.Adam(sched(lr, 1), beta_1=beta_1, beta_2=beta_2, name="g_adam",
+                                  use_ema=ema > 0, ema_momentum=ema if ema > 0 else 0.99)
     d_opt = keras.optimizers.Adam(sched(lr if d_lr is None else d_lr, n_critic), beta_1=beta_1, beta_2=beta_2,
                                   name="d_adam")
     return g_opt, d_opt
+
+
+@contextlib.contextmanager
+def averaged_generator(gan: DeblurGAN) -> Iterator[bool]:
+    """Within the block the generator holds its weight average (`make_optimizers(ema=...)`); after it, the
+    weights it trains with again, bit for bit. Yields whether it swapped: not without an average, nor before
+    the first step (the average is empty until then).
+
+    Why weights averaged along the run: in this project's campaign the mean of two runs' endpoints beat each
+    endpoint on every held-out set (docs/TRAINING.md, cycles 15-19: `soup15`, `soup17`); a moving average
+    (Polyak & Juditsky 1992; SWA, Izmailov et al. 2018) gets that within one run.
+    """
+    opt = gan.optimizer
+    if not getattr(opt, "use_ema", False) or not opt.built or int(ops.convert_to_numpy(opt.iterations)) == 0:
+        yield False
+        return
+    variables = gan.generator.trainable_variables
+    trained = [ops.convert_to_numpy(v.value).copy() for v in variables]
+    opt.finalize_variable_values(variables)
+    for v in variables:  # own buffers: under JAX a predict donates the variables' buffers, which the swap shares with the average
+        v.assign(ops.copy(v.value))
+    try:
+        yield True
+    finally:
+        for v, value in zip(variables, trained, strict=True):
+            v.assign(value)
 
 
 def current_lr(optimizer: keras.optimizers.Optimizer) -> float:
@@ -568,4 +598,5 @@ def current_lr(optimizer: keras.optimizers.Optimizer) -> float:
     return float(ops.convert_to_numpy(lr))
 
 
-__all__: Sequence[str] = ("DeblurGAN", "make_optimizers", "set_precision", "batch_psnr", "current_lr")
+__all__: Sequence[str] = ("DeblurGAN", "make_optimizers", "averaged_generator", "set_precision", "batch_psnr",
+                          "current_lr")

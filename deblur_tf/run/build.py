@@ -86,7 +86,7 @@ def build_gan(cfg: PipelineConfig, pretrained_vgg: bool = True) -> DeblurGAN:
     g_opt, d_opt = make_optimizers(
         o.lr, o.beta_1, o.beta_2, o.constant_steps, o.decay_steps, o.n_critic, schedule=o.schedule,
         warmup_steps=o.warmup_steps, min_lr_ratio=o.min_lr_ratio, schedule_offset=o.schedule_offset,
-        d_lr=o.d_lr or None,
+        d_lr=o.d_lr or None, ema=o.ema,
     )
     jit = {"auto": "auto", "true": True, "false": False}[str(cfg.train.jit_compile).lower()]
     gan.compile(g_opt, d_opt, jit_compile=jit)

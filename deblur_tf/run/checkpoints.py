@@ -2,7 +2,9 @@
 
 RUN/checkpoints/step_XXXXXXXX/ holds generator.weights.h5, critic.weights.h5, optimizers.npz (both Adams' variables
 and every random-stream state, which `save_weights` skips but an exact resume needs) and state.json (step, seed,
-wall time). Either backend reads what the other wrote.
+wall time); with `optim.ema`, also generator_ema.weights.h5 (the weight average, which RUN/generator.weights.h5
+then holds; the average itself lives in the Adam's variables, so a resume continues it). Either backend reads
+what the other wrote.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from keras import ops
 
 from deblur_tf.errors import DeblurError
+from deblur_tf.gan import averaged_generator
 from deblur_tf.io import load_npz
 
 
@@ -49,7 +52,10 @@ def save_checkpoint(gan, run_dir: Path, step: int, extra: dict[str, Any] | None 
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir()
-        gan.generator.save_weights(tmp / "generator.weights.h5")
+        gan.generator.save_weights(tmp / "generator.weights.h5")  # the weights training continues from
+        with averaged_generator(gan) as averaged:  # optim.ema: what the run delivers is the weight average
+            if averaged:
+                gan.generator.save_weights(tmp / "generator_ema.weights.h5")
         gan.critic.save_weights(tmp / "critic.weights.h5")
         arrays = {}
         for prefix, opt in (("g", gan.optimizer), ("d", gan.d_optimizer)):
@@ -71,7 +77,10 @@ def save_checkpoint(gan, run_dir: Path, step: int, extra: dict[str, Any] | None 
         raise DeblurError(f"{final}: cannot write the step-{step} checkpoint ({exc.strerror or exc}); "
                           f"{keep_note}") from exc
     try:
-        _atomic_copy(final / "generator.weights.h5", Path(run_dir) / "generator.weights.h5")
+        delivered = final / "generator_ema.weights.h5"
+        if not delivered.is_file():
+            delivered = final / "generator.weights.h5"
+        _atomic_copy(delivered, Path(run_dir) / "generator.weights.h5")
     except OSError as exc:
         Path(run_dir, "generator.weights.h5.tmp").unlink(missing_ok=True)
         raise DeblurError(f"{final} is saved, but {Path(run_dir) / 'generator.weights.h5'} could not be refreshed "

@@ -11,7 +11,7 @@ Run directory (other tools load from it; keep the layout):
 
     RUN/config.toml             resolved pipeline (what --resume reads back)
     RUN/generator.json          {"kind": ..., "kwargs": {...}} for deblur_tf.models.build_generator
-    RUN/generator.weights.h5    latest generator weights (refreshed at every checkpoint)
+    RUN/generator.weights.h5    latest generator weights (refreshed at every checkpoint; their average with optim.ema)
     RUN/checkpoints/step_XXXXXXXX/{generator,critic}.weights.h5, optimizers.npz, state.json  (last K kept)
     RUN/log.csv                 step, wall_time_s, d_loss, gp, g_adv, g_perc, psnr, val_psnr, val_ssim, lr
     RUN/tb/                     TensorBoard scalars and blurred|restored|sharp triptychs (when TF imports)
@@ -39,7 +39,7 @@ from tqdm import tqdm
 from deblur_tf.config import PipelineConfig
 from deblur_tf.distributed import from_config
 from deblur_tf.errors import DeblurError, OutputExistsError
-from deblur_tf.gan import current_lr
+from deblur_tf.gan import averaged_generator, current_lr
 from deblur_tf.io import ensure_dir
 from deblur_tf.run.build import build_data, build_gan, init_from_model
 from deblur_tf.run.checkpoints import list_checkpoints, restore_checkpoint, save_checkpoint
@@ -259,7 +259,8 @@ class _Run:
                 "lr": current_lr(self.gan.optimizer)}
 
     def _validate(self, step: int, sample: bool) -> dict[str, float]:
-        v_psnr, v_ssim, trip = validate(self.gan, self.val, self.cfg.data.val_limit, self.steps.predict)
+        with averaged_generator(self.gan):  # optim.ema: the average is what the run delivers, so it is what is measured
+            v_psnr, v_ssim, trip = validate(self.gan, self.val, self.cfg.data.val_limit, self.steps.predict)
         self.summary["val_psnr"], self.summary["val_ssim"] = v_psnr, v_ssim
         if trip is not None and sample:
             self.tb.images(step, "val/blurred|restored|sharp", trip)
