@@ -35,7 +35,7 @@ import keras
 import numpy as np
 from deblur_tf.distributed import setup
 from deblur_tf.models import build_critic, build_generator, build_vgg_features
-from deblur_tf.gan import DeblurGAN
+from deblur_tf.gan import DeblurGAN, averaged_generator
 
 cfg = json.loads(sys.argv[1])
 
@@ -46,8 +46,9 @@ def build():
     feats = build_vgg_features("vgg16_npz", ["block1_conv1"], pretrained=False) if cfg["perceptual"] else None
     gan = DeblurGAN(gen, critic, feats, n_critic=cfg["n_critic"], l1_weight=1.0, gp_alpha=cfg["gp_alpha"],
                     perceptual_weight=1.0 if cfg["perceptual"] else 0.0, seed=3)
-    opt = lambda: keras.optimizers.SGD(cfg["lr"], momentum=0.9)
-    gan.compile(opt(), opt(), jit_compile=cfg["jit"])
+    opt = lambda **kw: keras.optimizers.SGD(cfg["lr"], momentum=0.9, **kw)
+    # the generator's weight average (optim.ema) is optimizer state too: every replica must keep the same one
+    gan.compile(opt(use_ema=True, ema_momentum=0.5), opt(), jit_compile=cfg["jit"])
     return gan
 
 rng = np.random.default_rng(0)
@@ -64,8 +65,11 @@ for n in (1, 2):
     w0 = [np.array(v.value) for v in gan.generator.weights + gan.critic.weights]
     logs = [dist.train_on_batch(gan, batch) for _ in range(cfg["steps"])]
     w = [np.array(v.value) for v in gan.generator.weights + gan.critic.weights]
+    with averaged_generator(gan) as swapped:
+        avg = [np.array(v.value) for v in gan.generator.trainable_weights]
     out[n] = {"kind": dist.kind, "replicas": dist.replicas, "logs": logs,
-              "weights": [a.tolist() for a in w], "moved": max(float(np.abs(a - b).max()) for a, b in zip(w, w0)),
+              "weights": [a.tolist() for a in w], "average": [a.tolist() for a in avg] if swapped else None,
+              "moved": max(float(np.abs(a - b).max()) for a, b in zip(w, w0)),
               "predict_shape": list(dist.predict(gan, x[:3]).shape)}
 print("RESULT " + json.dumps(out))
 """
@@ -92,6 +96,11 @@ def assert_same_update(res: dict, expected_kind: str) -> None:
     assert two["kind"] == expected_kind and two["replicas"] == 2
     assert one["moved"] > 1e-4  # the steps really changed the weights, so equal weights mean equal updates
     for a, b in zip(one["weights"], two["weights"], strict=True):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=2e-6)
+    assert one["average"] is not None and two["average"] is not None
+    trained = one["weights"][: len(one["average"])]  # the generator's weights come first; all are trainable here
+    assert any(not np.allclose(a, b) for a, b in zip(one["average"], trained, strict=True))  # an average, not a copy
+    for a, b in zip(one["average"], two["average"], strict=True):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=2e-6)
     for la, lb in zip(one["logs"], two["logs"], strict=True):  # losses are global-batch means on both
         for key in la:
