@@ -117,6 +117,18 @@ def test_without_ema_the_run_delivers_its_trained_weights(tmp_path, shared):
         np.testing.assert_array_equal(a, b)
 
 
+def test_resuming_with_the_average_switched_on_names_the_option(tmp_path, shared):
+    from deblur_tf.errors import DeblurError
+
+    run = tmp_path / "plain"
+    _train(shared, run, 1, False)
+    with pytest.raises(DeblurError, match=r"optim\.ema"):
+        _train(shared, run, 2, True, "optim.ema=0.9")
+    # nothing of the run is lost: its checkpoint and its saved settings are as they were
+    assert (run / "checkpoints" / "step_00000001" / "optimizers.npz").is_file()
+    assert "ema = 0.0" in (run / "config.toml").read_text()
+
+
 @pytest.mark.parametrize("value", ["1.0", "-0.1"])
 def test_a_momentum_outside_0_1_is_refused_by_name(shared, value):
     with pytest.raises(ConfigError, match=r"optim\.ema .*momentum in \[0, 1\)"):

@@ -117,7 +117,8 @@ def restore_checkpoint(gan, ckpt: Path) -> dict[str, Any]:
         keys = sorted(k for k in arrays if k.startswith(prefix + "/"))
         if len(keys) != len(opt.variables):
             raise DeblurError(f"checkpoint {ckpt}: {len(keys)} {prefix}-optimizer arrays but the optimizer has "
-                              f"{len(opt.variables)} variables (was it written for another model?)")
+                              f"{len(opt.variables)} variables: was it written for another model, or with another optim.ema (the "
+                              "weight average is optimizer state)? Resume with the run's own settings")
         for key, var in zip(keys, opt.variables, strict=True):
             value = arrays[key]
             if tuple(value.shape) != tuple(var.shape):
