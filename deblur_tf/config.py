@@ -28,6 +28,10 @@ from typing import Any
 from deblur_tf.blur.trajectory import SHAKE_PRESETS
 from deblur_tf.errors import DeblurError
 
+# Largest training-crop scale (data.scale_range): a crop enlarged twice is as soft as a photo upscaled from half
+# its size; more would be mostly interpolation.
+MAX_CROP_SCALE = 2.0
+
 ROOT = Path(__file__).resolve().parents[1]
 # an installed wheel carries the pipelines inside the package (setup.py copies the checkout's top-level
 # pipelines/ there at build time); a checkout or an editable install reads pipelines/ itself
@@ -118,7 +122,7 @@ class DataConfig:
     jpeg_quality: list[int] = field(default_factory=lambda: [60, 95])  # ... its quality, uniform in [lo, hi]
     varying_fraction: float = 0.0  # ... fraction of crops whose blur changes across the frame (two PSFs interpolated)
     sharp_fraction: float = 0.0  # share of training crops left unblurred (delta kernel): teaches 'sharp stays sharp'
-    scale_range: list[float] = field(default_factory=lambda: [1.0, 1.0])  # crop scales U(lo, hi) <= 1: photos at several sizes
+    scale_range: list[float] = field(default_factory=lambda: [1.0, 1.0])  # crop scales U(lo, hi) <= 2: photos at several sizes (> 1: enlarged, soft)
     exposures: list[float] = field(default_factory=lambda: [0.1, 0.5, 1.0])  # training kernels keep one of these fractions of their trajectory
     val_crop: int = 256  # 0 = whole validation images (batch 1)
     val_batch_size: int = 4
@@ -350,8 +354,9 @@ def validate(cfg: PipelineConfig, source: str) -> None:
         raise bad("data.sharp_fraction", f"= {cfg.data.sharp_fraction}: must be a fraction in [0, 1)")
     sr = cfg.data.scale_range
     if (len(sr) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in sr)
-            or not 0.0 < sr[0] <= sr[1] <= 1.0):
-        raise bad("data.scale_range", f"= {sr}: needs [lo, hi] with 0 < lo <= hi <= 1 ([1, 1] = plain crops)")
+            or not 0.0 < sr[0] <= sr[1] <= MAX_CROP_SCALE):
+        raise bad("data.scale_range", f"= {sr}: needs [lo, hi] with 0 < lo <= hi <= {MAX_CROP_SCALE:g} ([1, 1] = plain "
+                  "crops, below 1 shrunk, above 1 enlarged)")
     ex = cfg.data.exposures
     if (not ex or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in ex)
             or not all(0.0 < v <= 1.0 for v in ex)):

@@ -346,9 +346,38 @@ def test_scale_range_takes_crops_at_smaller_scales(tmp_path):
     fixed = dict(crop=24, batch_size=2, kernel_size=K, mode="fixed", seed=2)
     np.testing.assert_array_equal(SyntheticPairs(d, scale_range=(0.5, 0.5), **fixed).batch(0, 0)["sharp"],
                                   SyntheticPairs(d, **fixed).batch(0, 0)["sharp"])
-    for bad in ((0.0, 1.0), (0.8, 0.5), (0.5, 1.5)):
+    for bad in ((0.0, 1.0), (0.8, 0.5), (0.5, 2.5)):
         with pytest.raises(DatasetError, match="scale_range"):
             SyntheticPairs(d, scale_range=bad, **kw)
+
+
+def test_scale_range_above_one_enlarges_crops(tmp_path):
+    """s > 1 cuts a square of side crop / s and enlarges it (bicubic): the ramp gets flatter by 1 / s, a fine
+    pattern gets soft, every photo that fits the crop still works, and the other streams are those of plain
+    crops."""
+    d = _ramp_dir(tmp_path)
+    kw = dict(crop=24, batch_size=2, kernel_size=K, kernel_bank=8, seed=5, augment=False)
+    plain, double = SyntheticPairs(d, **kw), SyntheticPairs(d, scale_range=(2.0, 2.0), **kw)
+    wide = SyntheticPairs(d, scale_range=(0.5, 2.0), **kw)
+    ratios = []
+    for epoch in range(4):
+        a, b, c = plain.batch(epoch, 0), double.batch(epoch, 0), wide.batch(epoch, 0)
+        assert b["sharp"].shape == c["sharp"].shape == (2, 24, 24, 3)
+        np.testing.assert_array_equal(a["kernel"], b["kernel"])
+        np.testing.assert_array_equal(a["noise_std"], b["noise_std"])
+        step_a = np.diff(a["sharp"], axis=2)[:, 2:-2, 3:-3].mean(axis=(1, 2, 3))
+        step_b = np.diff(b["sharp"], axis=2)[:, 2:-2, 3:-3].mean(axis=(1, 2, 3))
+        np.testing.assert_allclose(step_b, step_a / 2, rtol=0.1)  # 8-bit rounding of the half-pixel values
+        ratios.extend(np.diff(c["sharp"], axis=2)[:, 2:-2, 3:-3].mean(axis=(1, 2, 3)) / step_a)
+    assert min(ratios) < 0.9 and max(ratios) > 1.1, ratios  # both sides of 1 are drawn
+    # a one-pixel checkerboard (the finest detail) comes out soft: most of its contrast is gone
+    board = (np.indices((40, 40)).sum(axis=0) % 2 * 200 + 20).astype(np.uint8)
+    (tmp_path / "board").mkdir()
+    _write(tmp_path / "board" / "b.png", np.repeat(board[..., None], 3, axis=2))
+    one = dict(crop=24, batch_size=1, kernel_size=K, kernel_bank=8, seed=1, augment=False)
+    crisp = SyntheticPairs(tmp_path / "board", **one).batch(0, 0)["sharp"]
+    soft = SyntheticPairs(tmp_path / "board", scale_range=(1.8, 1.8), **one).batch(0, 0)["sharp"]
+    assert np.abs(np.diff(soft, axis=2)).mean() < 0.5 * np.abs(np.diff(crisp, axis=2)).mean()
 
 
 def test_scale_range_comes_from_the_pipeline(tmp_path):
@@ -361,8 +390,11 @@ def test_scale_range_comes_from_the_pipeline(tmp_path):
                                   "data.kernel_bank=4", "data.crop=24"])
     train, _ = build_data(cfg)
     assert train.scale_range == (0.6, 0.9)
+    cfg = load_pipeline("smoke", [f"data.train_dir={d}", "data.val_dir=", "data.scale_range=[0.5, 1.5]",
+                                  "data.kernel_bank=4", "data.crop=24"])
+    assert build_data(cfg)[0].scale_range == (0.5, 1.5)
     for bad in ("data.scale_range=[0, 1]", "data.scale_range=[0.9, 0.5]", "data.scale_range=[0.5]",
-                'data.scale_range=["a", 1]'):
+                'data.scale_range=["a", 1]', "data.scale_range=[1, 2.5]"):
         with pytest.raises(ConfigError, match=r"data\.scale_range"):
             load_pipeline("smoke", [bad])
 

@@ -32,6 +32,7 @@ import numpy as np
 from deblur_tf.blur import random_kernels
 from deblur_tf.blur.ops import blur_numpy
 from deblur_tf.blur.psf import exposure_choices
+from deblur_tf.config import MAX_CROP_SCALE
 from deblur_tf.data.common import (
     _BANK,
     _CROP,
@@ -211,11 +212,13 @@ class SyntheticPairs(BatchSource):
     every photo: the shipped models took the sharp validation photos to a median of 31 dB
     (benchmarks/sharp_input.py, docs/MODELS.md).
 
-    `scale_range` (train mode): each crop is taken at a scale s ~ U(lo, hi) <= 1: a square of side crop / s
-    (at most the photo's shorter side) is cut and shrunk to `crop` with INTER_AREA. A few hundred photos seen
-    at several scales are more distinct content, and the blur, applied after the resize, meets textures at
-    sizes it did not meet before. (1, 1), the default, is the plain crop and draws nothing, so the crop,
-    kernel and noise streams are the same as without it.
+    `scale_range` (train mode): each crop is taken at a scale s ~ U(lo, hi), 0 < lo <= hi <= 2: a square of side
+    crop / s is cut (for s <= 1 at most the photo's shorter side) and shrunk to `crop` with INTER_AREA, or for
+    s > 1 enlarged with INTER_CUBIC. A few hundred photos seen at several scales are more distinct content, and
+    the blur, applied after the resize, meets textures at sizes it did not meet before. Shrunk crops are crisper
+    than any photo; enlarged ones are soft, as upscaled and lightly focused photos are, so the model meets sharp
+    targets that are not crisp (docs/BLUR.md). (1, 1), the default, is the plain crop and draws nothing, so the
+    crop, kernel and noise streams are the same as without it.
 
     `exposures`: the fractions of each trajectory a kernel keeps, one drawn per kernel (None: DeblurGAN's
     (0.1, 0.5, 1), whose 10 % cuts make half of the kernels under 8 px). Real hand shake is 10-30 px (Levin
@@ -256,9 +259,10 @@ class SyntheticPairs(BatchSource):
             raise DatasetError(f"sharp_fraction={sharp_fraction}: must be in [0, 1) (the share of crops left unblurred)")
         self.sharp_fraction = float(sharp_fraction)
         lo, hi = (float(v) for v in scale_range)
-        if not 0.0 < lo <= hi <= 1.0:
-            raise DatasetError(f"scale_range={tuple(scale_range)}: needs 0 < lo <= hi <= 1 (crop scales; (1, 1) = "
-                               "plain crops, (0.5, 1) = from full size down to half)")
+        if not 0.0 < lo <= hi <= MAX_CROP_SCALE:
+            raise DatasetError(f"scale_range={tuple(scale_range)}: needs 0 < lo <= hi <= {MAX_CROP_SCALE:g} (crop "
+                               "scales; (1, 1) = plain crops, (0.5, 1) = from full size down to half, (1, 2) = up "
+                               "to twice enlarged)")
         self.scale_range = (lo, hi)
         if exposures is not None:
             try:
@@ -363,11 +367,15 @@ class SyntheticPairs(BatchSource):
             side = self.crop
             if scaled:
                 s = rng_for(self.seed, _SCALE, epoch, int(p)).uniform(*self.scale_range)
-                side = max(self.crop, min(round(self.crop / s), *shapes[j]))
+                if s > 1.0:  # enlarged: a smaller square, which any photo that fits the crop holds
+                    side = max(1, round(self.crop / s))
+                else:
+                    side = max(self.crop, min(round(self.crop / s), *shapes[j]))
             aug = draw_augment(rng_for(self.seed, _CROP, epoch, int(p)), shapes[j], side, self.augment)
             img = apply_augment(self._store.get(int(i)), aug, side)
             if side != self.crop:
-                img = cv2.resize(img, (self.crop, self.crop), interpolation=cv2.INTER_AREA)
+                how = cv2.INTER_AREA if side > self.crop else cv2.INTER_CUBIC
+                img = cv2.resize(img, (self.crop, self.crop), interpolation=how)
             to_signed(img, out=sharp[j])
         if self.fixed:
             kernel, noise = self._fixed_kernels[pos], self._fixed_noise[pos]
