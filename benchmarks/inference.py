@@ -87,9 +87,14 @@ def calibration_images(size: tuple[int, int], count: int = 8) -> list[np.ndarray
     return make_image_set(source, size, count, seed=0).blurred
 
 
-def bench_keras(model, size, runs):
+def bench_keras(model, size, runs, ensemble: int = 1):
+    """`ensemble` > 1 times what `deblur` runs for a model whose default is a mirrored self-ensemble (the
+    shipped nafnet: 2), i.e. that many calls of the whole frame and their mean."""
+    from deblur_tf.inference import flip_ensemble
+
     x = np.random.default_rng(0).uniform(-1, 1, (1, *size, 3)).astype(np.float32)
-    return timed(lambda: model.predict_on_batch(x), runs)
+    run = flip_ensemble(lambda b: np.asarray(model.predict_on_batch(b)), ensemble)
+    return timed(lambda: run(x), runs)
 
 
 def bench_jax_jit(model, size, runs):
@@ -151,6 +156,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="Keras dtype policy of the generator (mixed_bfloat16 only with --backend-only jax: the GPU)")
     p.add_argument("--skip", action="append", default=[], metavar="MODEL:RUNTIME:SIZE",
                    help="skip a combination, e.g. deblurgan:tflite:1280x720 (repeatable; * matches anything)")
+    p.add_argument("--ensemble", type=int, choices=(1, 2, 4), default=1,
+                   help="keras runtime: time a mirrored self-ensemble of this size (deblur's default for nafnet: 2)")
     p.add_argument("--jsonl", default=None, help="also append the JSON lines to this file")
     return p
 
@@ -210,7 +217,9 @@ def _bench_size(model, info: dict, size_text: str, runtimes: list[str], variants
             continue
         load0 = os.getloadavg()[0]
         if runtime == "keras":
-            res = bench_keras(model, size, args.runs)
+            res = bench_keras(model, size, args.runs, args.ensemble)
+            if args.ensemble != 1:
+                res = {**res, "ensemble": args.ensemble}
         elif runtime == "jax-jit":
             res = bench_jax_jit(model, size, args.runs)
         elif runtime == "savedmodel":

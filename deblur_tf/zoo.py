@@ -3,7 +3,9 @@
 A shipped model is a folder `deblur_tf/weights/<name>/` holding
 
 - `config.json`: {"name", "kind", "kwargs" (for `deblur_tf.models.build_generator`), "input_multiple",
-  "card" (its model card, e.g. "MODEL_CARD.md"), "default" (true for the one `deblur` uses without --model)};
+  "card" (its model card, e.g. "MODEL_CARD.md"), "default" (true for the one `deblur` uses without --model),
+  and optionally "ensemble" (1, 2 or 4: the mirrored copies `deblur` averages unless --ensemble says otherwise;
+  absent = 1)};
 - `weights.npz`: float16 arrays "w000", "w001", ... in `model.get_weights()` order (half the size of float32;
   deblurring output changes by far less than one 8-bit level), cast back to float32 on load.
 
@@ -25,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from deblur_tf.errors import DeblurError
-from deblur_tf.inference import keras_predict_fn
+from deblur_tf.inference import ENSEMBLE_SIZES, keras_predict_fn
 from deblur_tf.io import load_npz
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -45,6 +47,7 @@ class LoadedModel:
     params: int | None = None
     keras_model: object | None = None
     info: dict = field(default_factory=dict)
+    ensemble: int = 1  # mirrored copies `deblur` averages by default (a shipped model's config.json "ensemble")
 
 
 def build_generator(kind: str, **kwargs):
@@ -100,7 +103,8 @@ def default_model(root: Path | None = None) -> str | None:
 
 
 def save_shipped(model, out_dir: str | os.PathLike, name: str, kind: str, kwargs: dict | None = None,
-                 input_multiple: int | None = None, default: bool = False, card: str = "MODEL_CARD.md") -> Path:
+                 input_multiple: int | None = None, default: bool = False, card: str = "MODEL_CARD.md",
+                 ensemble: int = 1) -> Path:
     """Write a model in the shipped layout (the lead uses it to package trained weights).
 
     `input_multiple=None` records what the network needs (its `CheckDivisible` layers): a packed NAFNet was
@@ -115,8 +119,19 @@ def save_shipped(model, out_dir: str | os.PathLike, name: str, kind: str, kwargs
     np.savez_compressed(out / WEIGHTS_NAME, **arrays)
     cfg = {"name": name, "kind": kind, "kwargs": kwargs or {}, "input_multiple": int(input_multiple),
            "card": card, "default": bool(default)}
+    if ensemble != 1:
+        cfg["ensemble"] = _ensemble_of(out / CONFIG_NAME, {"ensemble": ensemble})
     (out / CONFIG_NAME).write_text(json.dumps(cfg, indent=2) + "\n")
     return out
+
+
+def _ensemble_of(path: Path, cfg: dict) -> int:
+    """The config's "ensemble" (absent: 1), refused with the file named when it is not a size `deblur` runs."""
+    n = cfg.get("ensemble", 1)
+    if isinstance(n, bool) or n not in ENSEMBLE_SIZES:
+        raise DeblurError(f"{path}: \"ensemble\": {json.dumps(n)} is not one of "
+                          f"{', '.join(map(str, ENSEMBLE_SIZES))}; fix it or remove the key (1 mirrored copy)")
+    return int(n)
 
 
 def _keras_loaded(model, name: str, kind: str, source: Path, multiple: int, info: dict | None = None):
@@ -132,6 +147,7 @@ def load_zoo_dir(path: Path) -> LoadedModel:
     kind = cfg.get("kind")
     if not kind:
         raise DeblurError(f"{path / CONFIG_NAME}: no \"kind\"; it must name the generator to build")
+    ensemble = _ensemble_of(path / CONFIG_NAME, cfg)  # checked before the weights are read
     model = build_generator(kind, **cfg.get("kwargs", {}))
     arrays = load_npz(path / WEIGHTS_NAME, "model weight file", "restore the model folder or re-install the package")
     weights = [arrays[k].astype(np.float32) for k in sorted(k for k in arrays if k.startswith("w"))]
@@ -141,7 +157,9 @@ def load_zoo_dir(path: Path) -> LoadedModel:
         raise DeblurError(f"{path / WEIGHTS_NAME}: {len(got)} arrays do not match the {kind!r} generator "
                           f"({len(expected)} arrays); the config and weights are from different models")
     model.set_weights(weights)
-    return _keras_loaded(model, cfg.get("name", path.name), kind, path, cfg.get("input_multiple", 4), cfg)
+    loaded = _keras_loaded(model, cfg.get("name", path.name), kind, path, cfg.get("input_multiple", 4), cfg)
+    loaded.ensemble = ensemble
+    return loaded
 
 
 # ------------------------------------------------------------------------------------------ user-given files

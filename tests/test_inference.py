@@ -487,6 +487,47 @@ def test_deblur_and_evaluate_cli_ensemble(tmp_path, model_file):
     assert name.endswith("-x2") and summary["models"][name]["ensemble"] == 2 and name in summary["methods"]
 
 
+def test_deblur_runs_a_shipped_models_own_ensemble_unless_told(tmp_path, tiny_kind):
+    """A model folder whose config.json says "ensemble": 2 is averaged with its mirror image by `deblur` by default
+    (the shipped nafnet's setting), `--ensemble 1` runs it alone, `--runtime tflite` keeps the model's default, and
+    a bad value is refused with the file named before any output is written."""
+    from deblur_tf.zoo import load_model, save_shipped
+
+    model = tiny_model(seed=3)
+    two = save_shipped(model, tmp_path / "two", "two", "tiny", ensemble=2)
+    one = save_shipped(model, tmp_path / "one", "one", "tiny")
+    assert json.loads((two / "config.json").read_text())["ensemble"] == 2
+    assert "ensemble" not in json.loads((one / "config.json").read_text())
+    assert load_model(str(two)).ensemble == 2 and load_model(str(one)).ensemble == 1
+    write_image(tmp_path / "in" / "a.png", smooth(40, 52))
+    runner = CliRunner()
+    outs = {}
+    for tag, folder, extra in (("two", two, []), ("two1", two, ["--ensemble", "1"]), ("one", one, [])):
+        r = runner.invoke(main, ["deblur", str(tmp_path / "in" / "a.png"), "-o", str(tmp_path / tag), "--model",
+                                 str(folder), "--format", "png", *extra])
+        assert r.exit_code == 0, r.output
+        assert ("ensemble of 2" in r.output) == (tag == "two"), r.output
+        outs[tag] = read_image(tmp_path / tag / "a.png")[0]
+    np.testing.assert_array_equal(outs["two1"], outs["one"])
+    img = read_image(tmp_path / "in" / "a.png")[0]
+    x = img[None] * 2 - 1
+    shipped = load_model(str(one)).predict
+    both = (shipped(x) + shipped(x[:, :, ::-1])[:, :, ::-1]) / 2
+    assert np.abs(outs["two"] - np.clip((both[0] + 1) / 2, 0, 1)).max() <= 1.5 / 255
+    assert np.abs(outs["two"] - outs["one"]).max() > 2 / 255  # the tiny model is not mirror-symmetric
+    if keras.backend.backend() == "tensorflow":  # LiteRT conversion needs TensorFlow
+        r = runner.invoke(main, ["deblur", str(tmp_path / "in" / "a.png"), "-o", str(tmp_path / "lite"), "--model",
+                                 str(two), "--format", "png", "--runtime", "tflite", "--tile", "32"])
+        assert r.exit_code == 0 and "ensemble of 2" in r.output, r.output
+    cfg = json.loads((two / "config.json").read_text())
+    for bad in (3, "2", True):
+        (two / "config.json").write_text(json.dumps({**cfg, "ensemble": bad}))
+        r = runner.invoke(main, ["deblur", str(tmp_path / "in" / "a.png"), "-o", str(tmp_path / "bad"), "--model",
+                                 str(two)])
+        assert r.exit_code != 0 and "config.json" in r.output and "ensemble" in r.output, r.output
+        assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+
+
 def test_auto_overlap_is_64_px_capped_at_a_quarter_tile():
     from deblur_tf.inference import DEFAULT_OVERLAP, auto_overlap
 

@@ -94,9 +94,10 @@ def side_by_side_image(left: np.ndarray, right: np.ndarray, gap: int = 8) -> np.
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Tiles per model call. Default: as many as make about one megapixel (4 tiles of 512, 1 of 1024), "
                    "which bounds the memory of a call.")
-@click.option("--ensemble", type=click.Choice([str(n) for n in ENSEMBLE_SIZES]), default="1", show_default=True,
-              help="Average the model over this many mirrored copies of the photo (2: left-right, 4: and up-down): "
-                   "+0.1-0.2 dB PSNR (docs/RESULTS.md) for about 2x / 3-4x the time.")
+@click.option("--ensemble", type=click.Choice([str(n) for n in ENSEMBLE_SIZES]), default=None,
+              help="Average the model over this many mirrored copies of the photo (1: the model alone, 2: and its "
+                   "left-right mirror, 4: and the up-down ones): +0.1-0.2 dB PSNR (docs/RESULTS.md) for about "
+                   "1.7x / 3-4x the time. Default: the model's own (2 for the default nafnet, else 1).")
 @click.option("--side-by-side", is_flag=True, help="Also write <name>_side_by_side.<ext>: input | result.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--runtime", type=click.Choice(["keras", "tflite"]), default="keras", show_default=True,
@@ -134,6 +135,8 @@ def deblur(inputs, out_dir, model_name, fmt, quality, tile, overlap, batch_size,
     if batch_size is None:
         batch_size = auto_batch_size(tile)
     loaded = load_model(model_name)
+    if ensemble is None:  # the model's own default (a shipped config's "ensemble"), kept through --runtime tflite
+        ensemble = str(loaded.ensemble)
     if runtime == "tflite" and loaded.kind != "tflite":
         loaded = _as_tflite(loaded, tile)
     tiles, fixed = tile or None, runtime == "tflite"

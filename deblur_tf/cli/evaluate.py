@@ -75,7 +75,9 @@ from deblur_tf.metrics import LPIPS
               help="Tile side for the models (0: whole images). Large, so that typical test images run whole: "
                    "instance-normalised models give slightly different output per tile. Tiles overlap as `deblur`'s do.")
 @click.option("--ensemble", type=click.Choice([str(n) for n in ENSEMBLE_SIZES]), default="1", show_default=True,
-              help="Run every --model as a mirrored self-ensemble of this size (named <model>-x<N> in the table).")
+              help="Run every --model as a mirrored self-ensemble of this size (named <model>-x<N> in the table). "
+                   "The default, 1, measures each network alone, so candidates compare like with like; `deblur` "
+                   "runs a model's own default (2 for the default nafnet): --ensemble 2 measures that.")
 @click.option("--lpips/--no-lpips", "use_lpips", default=True, show_default=True,
               help="LPIPS costs one VGG16 pass per image and method (seconds per image on a CPU).")
 @click.option("--lpips-weights", type=click.Path(path_type=Path), default=None,
