@@ -319,21 +319,28 @@ def _ramp_dir(tmp_path: Path) -> Path:
     return tmp_path / "ramp"
 
 
+def _plain_and_scaled(d: Path, scale_range: tuple[float, float], kw: dict, epochs: int = 4):
+    """(epoch, plain batch, batch at `scale_range`) for a few epochs, after checking that the scaled crops have
+    the crop's shape and that the kernel and noise streams are those of plain crops."""
+    plain, scaled = SyntheticPairs(d, **kw), SyntheticPairs(d, scale_range=scale_range, **kw)
+    for epoch in range(epochs):
+        a, b = plain.batch(epoch, 0), scaled.batch(epoch, 0)
+        assert b["sharp"].shape == a["sharp"].shape == (kw["batch_size"], kw["crop"], kw["crop"], 3)
+        np.testing.assert_array_equal(a["kernel"], b["kernel"])
+        np.testing.assert_array_equal(a["noise_std"], b["noise_std"])
+        yield epoch, a, b
+
+
 def test_scale_range_takes_crops_at_smaller_scales(tmp_path):
     """scale_range (lo, hi) shrinks a square of side crop / s to the crop: the ramp gets steeper by 1 / s; the
     kernel and noise streams stay those of plain crops; (1, 1) is the plain crop; fixed sets are untouched."""
     d = _ramp_dir(tmp_path)
     kw = dict(crop=24, batch_size=2, kernel_size=K, kernel_bank=8, seed=5, augment=False)
-    plain = SyntheticPairs(d, **kw)
-    half = SyntheticPairs(d, scale_range=(0.5, 0.5), **kw)
     some = SyntheticPairs(d, scale_range=(0.5, 1.0), **kw)
     same = SyntheticPairs(d, scale_range=(1.0, 1.0), **kw)
     steps = []
-    for epoch in range(4):
-        a, b, c = plain.batch(epoch, 0), half.batch(epoch, 0), some.batch(epoch, 0)
-        assert b["sharp"].shape == a["sharp"].shape == (2, 24, 24, 3)
-        np.testing.assert_array_equal(a["kernel"], b["kernel"])
-        np.testing.assert_array_equal(a["noise_std"], b["noise_std"])
+    for epoch, a, b in _plain_and_scaled(d, (0.5, 0.5), kw):
+        c = some.batch(epoch, 0)
         np.testing.assert_array_equal(a["sharp"], same.batch(epoch, 0)["sharp"])
         step_a = np.diff(a["sharp"], axis=2)[:, :, 1:-1].mean(axis=(1, 2, 3))
         step_b = np.diff(b["sharp"], axis=2)[:, :, 1:-1].mean(axis=(1, 2, 3))
@@ -357,14 +364,11 @@ def test_scale_range_above_one_enlarges_crops(tmp_path):
     crops."""
     d = _ramp_dir(tmp_path)
     kw = dict(crop=24, batch_size=2, kernel_size=K, kernel_bank=8, seed=5, augment=False)
-    plain, double = SyntheticPairs(d, **kw), SyntheticPairs(d, scale_range=(2.0, 2.0), **kw)
     wide = SyntheticPairs(d, scale_range=(0.5, 2.0), **kw)
     ratios = []
-    for epoch in range(4):
-        a, b, c = plain.batch(epoch, 0), double.batch(epoch, 0), wide.batch(epoch, 0)
-        assert b["sharp"].shape == c["sharp"].shape == (2, 24, 24, 3)
-        np.testing.assert_array_equal(a["kernel"], b["kernel"])
-        np.testing.assert_array_equal(a["noise_std"], b["noise_std"])
+    for epoch, a, b in _plain_and_scaled(d, (2.0, 2.0), kw):
+        c = wide.batch(epoch, 0)
+        assert c["sharp"].shape == (2, 24, 24, 3)
         step_a = np.diff(a["sharp"], axis=2)[:, 2:-2, 3:-3].mean(axis=(1, 2, 3))
         step_b = np.diff(b["sharp"], axis=2)[:, 2:-2, 3:-3].mean(axis=(1, 2, 3))
         np.testing.assert_allclose(step_b, step_a / 2, rtol=0.1)  # 8-bit rounding of the half-pixel values
