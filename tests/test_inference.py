@@ -392,13 +392,14 @@ def test_models_cli_lists_shipped(tmp_path, monkeypatch, tiny_kind):
     from deblur_tf import zoo
 
     zoo.save_shipped(tiny_model(), tmp_path / "tiny-a", "tiny-a", "tiny", default=True)
-    zoo.save_shipped(tiny_model(), tmp_path / "tiny-b", "tiny-b", "tiny")
+    zoo.save_shipped(tiny_model(), tmp_path / "tiny-b", "tiny-b", "tiny", ensemble=2)
     monkeypatch.setattr(zoo, "WEIGHTS_DIR", tmp_path)
     r = CliRunner().invoke(main, ["models"])
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
-    assert any(line.startswith("* tiny-a") for line in lines)
-    assert any(line.startswith("  tiny-b") for line in lines)
+    assert "ensemble" in lines[0]
+    assert any(line.startswith("* tiny-a") and line.split()[4] == "1" for line in lines)
+    assert any(line.startswith("  tiny-b") and line.split()[3] == "2" for line in lines)  # the mirrors deblur runs
     assert f"{tiny_model().count_params():,}" in r.output
 
 

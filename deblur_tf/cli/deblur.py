@@ -229,17 +229,18 @@ def _as_tflite(loaded, tile: int):
 
 @click.command("models")
 def models() -> None:
-    """List the shipped models (name, generator kind, parameters; * marks the default)."""
+    """List the shipped models (name, generator kind, parameters, the mirrored copies `deblur` averages by
+    default; * marks the default model)."""
     rows = list_models()
     if not rows:
         click.echo("no shipped models installed (deblur_tf/weights/ is empty); pass --model PATH to deblur with "
                    "a .keras file, a .weights.h5 + generator.json, or a training run folder")
         return
     default = default_model()
-    click.echo(f"  {'name':<24} {'kind':<10} {'params':>12}  card")
+    click.echo(f"  {'name':<24} {'kind':<10} {'params':>12} {'ensemble':>8}  card")
     for m in rows:
         mark = "*" if m["name"] == default else " "
         params = f"{m['params']:,}" if m.get("params") is not None else "?"
         card = Path(m["path"]) / m["card"] if m.get("card") else None
         card = card if card is not None and card.is_file() else "(no model card)"
-        click.echo(f"{mark} {m['name']:<24} {m.get('kind', '?'):<10} {params:>12}  {card}")
+        click.echo(f"{mark} {m['name']:<24} {m.get('kind', '?'):<10} {params:>12} {m.get('ensemble', 1):>8}  {card}")
