@@ -97,7 +97,7 @@ def side_by_side_image(left: np.ndarray, right: np.ndarray, gap: int = 8) -> np.
 @click.option("--ensemble", type=click.Choice([str(n) for n in ENSEMBLE_SIZES]), default=None,
               help="Average the model over this many mirrored copies of the photo (1: the model alone, 2: and its "
                    "left-right mirror, 4: and the up-down ones): +0.1-0.2 dB PSNR (docs/RESULTS.md) for about "
-                   "1.7x / 3-4x the time. Default: the model's own (2 for the default nafnet, else 1).")
+                   "2x / 4x the time. Default: the model's own (2 for the default nafnet, else 1).")
 @click.option("--side-by-side", is_flag=True, help="Also write <name>_side_by_side.<ext>: input | result.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--runtime", type=click.Choice(["keras", "tflite"]), default="keras", show_default=True,
