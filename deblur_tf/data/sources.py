@@ -216,7 +216,7 @@ class SyntheticPairs(BatchSource):
     crop / s is cut (for s <= 1 at most the photo's shorter side) and shrunk to `crop` with INTER_AREA, or for
     s > 1 enlarged with INTER_CUBIC. A few hundred photos seen at several scales are more distinct content, and
     the blur, applied after the resize, meets textures at sizes it did not meet before. Shrunk crops are crisper
-    than any photo; enlarged ones are soft, as upscaled and lightly focused photos are, so the model meets sharp
+    than their photo; enlarged ones are soft, as upscaled and lightly focused photos are, so the model meets sharp
     targets that are not crisp (docs/BLUR.md). (1, 1), the default, is the plain crop and draws nothing, so the
     crop, kernel and noise streams are the same as without it.
 
