@@ -106,7 +106,8 @@ def main(candidate: Path, name: str, root: Path | None, new: bool, critic: bool,
         _run([sys.executable, "tests/make_shipped_reference.py"], "test reference")
     if picture and cfg.get("default"):
         with tempfile.TemporaryDirectory(prefix="readme-") as tmp:
-            _run(["deblur-tf", "deblur", "samples/blurry.jpg", "-o", tmp, "--side-by-side"], "README picture")
+            _run([sys.executable, "-m", "deblur_tf.cli", "deblur", "samples/blurry.jpg", "-o", tmp, "--side-by-side"],
+                 "README picture (its command, run by this Python)")
             shutil.copyfile(Path(tmp) / "blurry_side_by_side.jpg", ROOT / "docs/images/sample_before_after.jpg")
     click.echo("left by hand: the figures in docs/MODELS.md, RESULTS.md, DEPLOY.md and TRAINING.md; "
                f"`deblur-tf export --model {name} --out /tmp/dist --name {name} --input-size 256x256 "
