@@ -45,7 +45,12 @@ def _read(folder: Path) -> tuple[dict[str, dict[str, dict]], dict[str, str]]:
 
 
 def _mean(rows: dict[str, dict], key: str) -> float:
-    vals = [float(r[key]) for r in rows.values()]
+    try:
+        vals = [float(r[key]) for r in rows.values()]
+    except (KeyError, TypeError, ValueError):
+        raise click.ClickException(f"the run has no {key!r} figures for every image (LPIPS needs evaluate without "
+                                   "--no-lpips, the mean-matched PSNR --mean-matched; evaluate_candidates.sh "
+                                   "runs both)") from None
     return sum(vals) / len(vals)
 
 

@@ -69,6 +69,10 @@ def test_nothing_passes_and_bad_runs_are_named(tmp_path):
     assert r.exit_code == 0 and "nothing ships" in r.output, r.output
     r = runner.invoke(sr.main, ["t2", "deblurgan", "--root", str(tmp_path)])
     assert r.exit_code != 0 and "'deblurgan' is not among the models" in r.output, r.output
+    real = tmp_path / "real_t2" / "results.csv"  # a real-pair run made without --mean-matched
+    real.write_text(real.read_text().replace("20.1\n", "\n"))
+    r = runner.invoke(sr.main, ["t2", "nafnet", "--root", str(tmp_path)])
+    assert r.exit_code != 0 and "psnr_mean_matched" in r.output and "--mean-matched" in r.output, r.output
     r = runner.invoke(sr.main, ["t9", "nafnet", "--root", str(tmp_path)])
     assert r.exit_code != 0 and "vs_t9" in r.output and "evaluate_candidates.sh" in r.output, r.output
 
