@@ -348,15 +348,22 @@ def load_models(specs: tuple[str, ...], tile: int, ensemble: int = 1
                 ) -> tuple[dict[str, tuple[object, str]], dict[str, dict]]:
     """({name: (Deblurrer, description)}, {name: what was loaded}); names are made unique. With `ensemble` > 1
     every model runs as a mirrored self-ensemble (`deblur_tf.inference.flip_ensemble`) and its name says so
-    (`nafnet-x4`), so a table never passes an ensemble off as the plain model."""
+    (`nafnet-x4`), so a table never passes an ensemble off as the plain model.
+
+    A name already taken (chunks of one training run carry the run's name in their config.json) becomes the
+    model's folder or file name, so that a table says `naf21b` rather than `naf21#3`; `#n` only when that is
+    taken too."""
     runners: dict[str, tuple[object, str]] = {}
     info = {}
+    suffix = "" if ensemble == 1 else f"-x{ensemble}"
     for spec in specs:
         loaded = load_model(spec)
-        base = loaded.name if ensemble == 1 else f"{loaded.name}-x{ensemble}"
-        name = base
-        if name in runners or name in BASELINES:
-            name = f"{base}#{len(runners) + 1}"
+        name = loaded.name + suffix
+        taken = set(runners) | set(BASELINES)
+        if name in taken:
+            path = Path(spec)
+            own = (path.stem if path.is_file() else path.name) + suffix
+            name = own if own not in taken else f"{loaded.name}{suffix}#{len(runners) + 1}"
         deb = Deblurrer(flip_ensemble(loaded.predict, ensemble), multiple=loaded.input_multiple, tile=tile or None)
         params_txt = f"{loaded.kind}, {loaded.params:,} params" if loaded.params else loaded.kind
         runners[name] = (deb, params_txt)

@@ -201,3 +201,26 @@ def test_unknown_model_fails_before_any_work(tmp_path, sharp_dir):
               "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "unknown model 'nope'" in r.output
     assert "tuning" not in r.output and not (tmp_path / "o").exists()
+
+
+def test_models_with_one_name_are_told_apart_by_their_folders(tmp_path, sharp_dir):
+    """Chunks of one run carry the run's name in config.json: the table names them by folder, `#n` only when the
+    folder name is taken too, and the summary keeps which folder each name came from."""
+    import keras
+
+    from deblur_tf.models import build_generator
+    from deblur_tf.zoo import save_shipped
+
+    kw = {"width": 8, "encoder_blocks": [1], "middle_blocks": 1, "decoder_blocks": [1]}
+    keras.utils.set_random_seed(0)
+    g = build_generator("nafnet", **kw)
+    for folder in ("run", "run_b", "again/run_b"):
+        save_shipped(g, tmp_path / folder, name="run", kind="nafnet", kwargs=kw)
+    specs = [str(tmp_path / f) for f in ("run", "run_b", "again/run_b")]
+    r = _run(["--sharp", str(sharp_dir), "--synthetic-seed", "1", "--kernel-size", "7", "--no-lpips",
+              "--baselines", "blurred", "--out", str(tmp_path / "o")] + [a for s in specs for a in ("--model", s)])
+    assert r.exit_code == 0, r.output
+    methods = {x["method"] for x in _csv(tmp_path / "o" / "results.csv")}
+    assert methods == {"blurred", "run", "run_b", "run#3"}
+    models = json.loads((tmp_path / "o" / "summary.json").read_text())["models"]
+    assert {n: m["spec"] for n, m in models.items()} == dict(zip(["run", "run_b", "run#3"], specs, strict=True))
