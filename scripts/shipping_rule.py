@@ -5,8 +5,10 @@ the same name, all measured in one evaluate call per set:
 1. val-shake: mean PSNR holds (at most 0.02 dB lower) and mean LPIPS improves;
 2. real pairs: mean LPIPS improves and the mean mean-matched PSNR holds (at most 0.02 dB lower);
 3. every real pair's plain PSNR is above its blurred input;
-4. the checks of docs/MODELS.md (`benchmarks/model_properties.py`), which this does not run: it prints the
-   command for the candidates that pass 1-3.
+4. the checks of docs/MODELS.md (`benchmarks/model_properties.py`, which this does not run: it prints the
+   command for the candidates that pass 1-3): on each photo every channel's colour shift under 2 levels or no
+   larger than the shipped model's on that photo, 256-px tiles within 0.3 dB of the whole crop on every paired
+   photo, checkerboard score under 3. Given that command's JSON lines (`--properties`), it judges item 4 too.
 Of those that pass all four, the one with the highest val-shake PSNR ships.
 
 Why a script: three sessions applied these items by hand from the CSVs, and a tie read as a pass or a misread
@@ -15,6 +17,7 @@ shipped model and its change without its two worst photos, which is how cycles 1
 candidate lost.
 
     python scripts/shipping_rule.py c20 nafnet
+    python scripts/shipping_rule.py c21 nafnet --properties benchmarks/results_model_properties.jsonl
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from pathlib import Path
 import click
 
 HOLD_DB = 0.02  # "holds": what 19 photos or 4 pairs cannot resolve (docs/TRAINING.md, cycle 17)
+COLOUR_LEVELS = 2.0  # docs/MODELS.md, "What they do to a real photo besides sharpening"
+TILE_DB = 0.3
+CHECKER = 3.0
 
 
 def _read(folder: Path) -> tuple[dict[str, dict[str, dict]], dict[str, str]]:
@@ -77,12 +83,46 @@ def judge(vs: dict[str, dict[str, dict]], real: dict[str, dict[str, dict]], ship
     }
 
 
+def read_properties(path: Path) -> dict[str, dict[str, dict]]:
+    """{model as given: {photo: row}} from model_properties.py's JSON lines; a later line replaces an earlier one
+    of the same model and photo, since a folder name (out/cand/soup17) is reused across cycles."""
+    if not path.is_file():
+        raise click.ClickException(f"{path} is missing: run the item-4 command this prints and keep its JSON lines")
+    out: dict[str, dict[str, dict]] = defaultdict(dict)
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            out[row["model"]][row["photo"]] = row
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise click.ClickException(f"{path}:{n}: not a model_properties.py JSON line ({exc})") from None
+    return out
+
+
+def judge_properties(rows: dict[str, dict], shipped: dict[str, dict]) -> list[str]:
+    """Item 4 for one candidate's rows against the shipped model's: the checks it fails (empty: it passes)."""
+    failed = []
+    for photo, r in sorted(rows.items()):
+        for c in "rgb":
+            shift, limit = abs(r[f"shift_{c}"]), abs(shipped.get(photo, {}).get(f"shift_{c}", 0.0))
+            if shift >= COLOUR_LEVELS and shift > limit:
+                failed.append(f"{photo} {c.upper()} colour {r[f'shift_{c}']:+.2f} levels (shipped {limit:.2f})")
+        if r["checker"] >= CHECKER:
+            failed.append(f"{photo} checkerboard {r['checker']:.2f}")
+        if "psnr_tiled" in r and abs(r["psnr_tiled"] - r["psnr_full"]) > TILE_DB:
+            failed.append(f"{photo} tiles {r['psnr_tiled'] - r['psnr_full']:+.2f} dB")
+    return failed
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("tag")
 @click.argument("shipped")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("out/results"),
               show_default=True, help="where evaluate_candidates.sh wrote vs_TAG and real_TAG")
-def main(tag: str, shipped: str, root: Path) -> None:
+@click.option("--properties", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="JSON lines of the item-4 command (benchmarks/model_properties.py): judge item 4 as well")
+def main(tag: str, shipped: str, root: Path, properties: Path | None) -> None:
     """Apply items 1-3 of the shipping rule to every model of TAG's run against SHIPPED (a --model as given)."""
     vs, vs_specs = _read(root / f"vs_{tag}")
     real, _ = _read(root / f"real_{tag}")
@@ -118,6 +158,26 @@ def main(tag: str, shipped: str, root: Path) -> None:
     click.echo(f"pass items 1-3, highest val-shake PSNR first: {', '.join(order)}")
     click.echo(f"item 4: KERAS_BACKEND=tensorflow python benchmarks/model_properties.py --models "
                f"{','.join([shipped, *order])} --crop 512")
+    if properties is None:
+        return
+    props = read_properties(properties)
+    click.echo("")
+    ships = None
+    for spec in order:
+        if ships is not None and not props.get(spec):
+            click.echo(f"item 4, {spec}: not measured (not needed: {ships} ranks higher)")
+            continue
+        missing = [m for m in (shipped, spec) if not props.get(m)]
+        if missing:
+            raise click.ClickException(f"{properties} has no lines for {', '.join(missing)}: run the item-4 "
+                                       "command above and append its JSON lines")
+        if set(props[spec]) != set(props[shipped]):
+            raise click.ClickException(f"{spec} and {shipped} were not measured on the same photos in {properties}")
+        failed = judge_properties(props[spec], props[shipped])
+        click.echo(f"item 4, {spec}: " + ("pass" if not failed else "FAIL: " + "; ".join(failed)))
+        if not failed and ships is None:
+            ships = spec
+    click.echo(f"\nships: {ships}" if ships else "\nno candidate passes item 4: nothing ships")
 
 
 if __name__ == "__main__":

@@ -76,3 +76,58 @@ def test_nothing_passes_and_bad_runs_are_named(tmp_path):
     r = runner.invoke(sr.main, ["t9", "nafnet", "--root", str(tmp_path)])
     assert r.exit_code != 0 and "vs_t9" in r.output and "evaluate_candidates.sh" in r.output, r.output
 
+
+
+def _prop(model, photo, shifts=(0.5, -0.3, 0.4), checker=1.0, full=None, tiled=None):
+    row = {"model": model, "photo": photo, "shift_r": shifts[0], "shift_g": shifts[1], "shift_b": shifts[2],
+           "checker": checker}
+    if full is not None:
+        row.update(psnr_input=20.0, psnr_full=full, psnr_tiled=tiled)
+    return json.dumps(row)
+
+
+def test_item_four_from_the_properties_lines(tmp_path):
+    """Colour under 2 levels or no worse than shipped, tiles within 0.3 dB, checkerboard under 3; the highest
+    val-shake PSNR that passes all four ships, and a later line replaces an earlier one of the same model."""
+    _write(tmp_path, "t3", CANDS)
+    lines = [_prop("nafnet", "street.jpg", (1.0, 0.0, 2.5)), _prop("nafnet", "pair.png", full=24.0, tiled=23.9),
+             # `good` (ranked first): blue 2.6 on street is over 2 and over the shipped 2.5 -> fails
+             _prop("out/cand/good", "street.jpg", (1.0, 0.0, 2.6)), _prop("out/cand/good", "pair.png", full=24.0,
+                                                                           tiled=24.0),
+             # `also`: first measured with tiles 0.31 dB off (fails), then again: the later lines count
+             _prop("out/cand/also", "street.jpg", (1.0, 0.0, 2.4)), _prop("out/cand/also", "pair.png", full=24.0,
+                                                                           tiled=23.69),
+             _prop("out/cand/also", "pair.png", full=24.0, tiled=23.71)]
+    props = tmp_path / "props.jsonl"
+    props.write_text("\n".join(lines) + "\n")
+    runner = CliRunner()
+    r = runner.invoke(sr.main, ["t3", "nafnet", "--root", str(tmp_path), "--properties", str(props)])
+    assert r.exit_code == 0, r.output
+    assert "item 4, out/cand/good: FAIL: street.jpg B colour +2.60 levels (shipped 2.50)" in r.output
+    assert "item 4, out/cand/also: pass" in r.output and "ships: out/cand/also" in r.output
+
+    # a checkerboard of 3 fails; blue 2.4 (over 2 but under the shipped 2.5) still passes
+    props.write_text("\n".join(lines + [_prop("out/cand/also", "street.jpg", (1.0, 0.0, 2.4), checker=3.0)]) + "\n")
+    r = runner.invoke(sr.main, ["t3", "nafnet", "--root", str(tmp_path), "--properties", str(props)])
+    assert "FAIL: street.jpg checkerboard 3.00" in r.output and "nothing ships" in r.output, r.output
+
+    # the tiles: 0.31 dB off fails
+    props.write_text("\n".join(lines[:-1]) + "\n")
+    r = runner.invoke(sr.main, ["t3", "nafnet", "--root", str(tmp_path), "--properties", str(props)])
+    assert "FAIL: pair.png tiles -0.31 dB" in r.output, r.output
+
+    # a passing candidate ranked first: the ones after it need no lines
+    ok = [_prop("out/cand/good", "street.jpg", (1.0, 0.0, 1.9)), _prop("out/cand/good", "pair.png", full=24.0,
+                                                                       tiled=24.0)]
+    props.write_text("\n".join(lines[:2] + ok) + "\n")
+    r = runner.invoke(sr.main, ["t3", "nafnet", "--root", str(tmp_path), "--properties", str(props)])
+    assert r.exit_code == 0 and "ships: out/cand/good" in r.output, r.output
+    assert "item 4, out/cand/also: not measured (not needed: out/cand/good ranks higher)" in r.output
+
+    # a candidate that must be judged but has no lines, and a broken line, are named
+    props.write_text("\n".join(lines[:2]) + "\n")
+    r = runner.invoke(sr.main, ["t3", "nafnet", "--root", str(tmp_path), "--properties", str(props)])
+    assert r.exit_code != 0 and "no lines for out/cand/good" in r.output, r.output
+    props.write_text(lines[0] + "\nnot json\n")
+    r = runner.invoke(sr.main, ["t3", "nafnet", "--root", str(tmp_path), "--properties", str(props)])
+    assert r.exit_code != 0 and "props.jsonl:2" in r.output, r.output
