@@ -33,6 +33,7 @@ HOLD_DB = 0.02  # "holds": what 19 photos or 4 pairs cannot resolve (docs/TRAINI
 COLOUR_LEVELS = 2.0  # docs/MODELS.md, "What they do to a real photo besides sharpening"
 TILE_DB = 0.3
 CHECKER = 3.0
+PROPERTIES = "benchmarks/results_model_properties.jsonl"  # where the item-4 lines are kept
 
 
 def _read(folder: Path) -> tuple[dict[str, dict[str, dict]], dict[str, str]]:
@@ -157,8 +158,9 @@ def main(tag: str, shipped: str, root: Path, properties: Path | None) -> None:
     order = [spec for _, spec in sorted(passing, reverse=True)]
     click.echo(f"pass items 1-3, highest val-shake PSNR first: {', '.join(order)}")
     click.echo(f"item 4: KERAS_BACKEND=tensorflow python benchmarks/model_properties.py --models "
-               f"{','.join([shipped, *order])} --crop 512")
+               f"{','.join([shipped, *order])} --crop 512 --jsonl {PROPERTIES}")
     if properties is None:
+        click.echo(f"then: python scripts/shipping_rule.py {tag} {shipped} --properties {PROPERTIES}")
         return
     props = read_properties(properties)
     click.echo("")
