@@ -124,7 +124,8 @@ def judge_properties(rows: dict[str, dict], shipped: dict[str, dict]) -> list[st
 @click.option("--properties", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="JSON lines of the item-4 command (benchmarks/model_properties.py): judge item 4 as well")
 def main(tag: str, shipped: str, root: Path, properties: Path | None) -> None:
-    """Apply items 1-3 of the shipping rule to every model of TAG's run against SHIPPED (a --model as given)."""
+    """Apply items 1-3 of the shipping rule to every model of TAG's run against SHIPPED (a --model as given), and
+    item 4 too when given the JSON lines of model_properties.py (--properties)."""
     vs, vs_specs = _read(root / f"vs_{tag}")
     real, _ = _read(root / f"real_{tag}")
     by_spec = {spec: name for name, spec in vs_specs.items()}
