@@ -1,0 +1,93 @@
+"""Turn what a GPU chunk sent back into a candidate model folder: the parts joined, the config kept, checked to load.
+
+`PACK=1 bash scripts/gpu_train.sh ...` returns the run's averaged generator as `packed/config.json` and
+`packed/weights.npz.part.aa`, `.ab`, ... (split to fit the device's 16-MiB file limit). Every session joined them
+by hand with `cat`, and a missing or truncated part only showed up later as a model that would not load, or as a
+candidate evaluated under the wrong name (every chunk of a run carries the run's name). This joins the parts in
+order, names the model after its folder, records where it came from (`unpacked.json`: the source, the parts
+and their sizes, the last step of the chunk's log.csv, the sha256 of the joined file) and loads it before it
+reports success; a failure leaves no folder behind.
+
+    python scripts/unpack_chunk.py /work/.device/3/naf21 out/cand/naf21b
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _last_step(log: Path) -> int | None:
+    """The last logged step of the chunk's log.csv (the packed average is the weights at the chunk's end)."""
+    if not log.is_file():
+        return None
+    with log.open(newline="") as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f) if r.get("step", "").isdigit()]
+    return steps[-1] if steps else None
+
+
+def unpack(src: Path, dest: Path, overwrite: bool = False) -> dict:
+    """Join src/packed into dest (weights.npz, config.json, unpacked.json) and load it; returns the record."""
+    packed = src / "packed"
+    config = packed / "config.json"
+    parts = sorted(packed.glob("weights.npz.part.*"))
+    if not config.is_file() or not parts:
+        raise click.ClickException(f"{packed} has no config.json and weights.npz.part.* files: give the folder of a "
+                                   "chunk run with PACK=1 (it holds packed/, log.csv and config.toml)")
+    if dest.exists():
+        if not overwrite:
+            raise click.ClickException(f"{dest} exists: pick another name or pass --overwrite")
+        shutil.rmtree(dest)
+    cfg = json.loads(config.read_text())
+    cfg["name"] = dest.name
+    dest.mkdir(parents=True)
+    try:
+        digest = hashlib.sha256()
+        with (dest / "weights.npz").open("wb") as out:
+            for part in parts:
+                data = part.read_bytes()
+                digest.update(data)
+                out.write(data)
+        (dest / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+        record = {"source": str(src), "parts": {p.name: p.stat().st_size for p in parts},
+                  "last_logged_step": _last_step(src / "log.csv"), "sha256": digest.hexdigest()}
+        sys.path.insert(0, str(ROOT))
+        from deblur_tf.errors import DeblurError
+        from deblur_tf.zoo import load_model
+
+        try:
+            loaded = load_model(str(dest))
+        except (DeblurError, OSError, ValueError) as exc:  # a missing or cut part: not a readable npz
+            raise click.ClickException(f"the parts in {packed} do not make a loadable model ({exc}); were all "
+                                       f"of them fetched? ({', '.join(record['parts'])})") from None
+        record["params"] = loaded.params
+        (dest / "unpacked.json").write_text(json.dumps(record, indent=2) + "\n")
+        return record
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--overwrite", is_flag=True, help="replace DEST if it exists")
+def main(src: Path, dest: Path, overwrite: bool) -> None:
+    """Join SRC/packed (a PACK=1 chunk's return) into the model folder DEST, named after DEST."""
+    rec = unpack(src, dest, overwrite)
+    step = rec["last_logged_step"]
+    click.echo(f"{dest}: {len(rec['parts'])} parts, {rec['params']:,} parameters, "
+               f"{'last logged step ' + format(step, ',') if step is not None else 'no log.csv'}, "
+               f"sha256 {rec['sha256'][:16]}")
+
+
+if __name__ == "__main__":
+    main()
