@@ -1,19 +1,16 @@
 """benchmarks/dropout_gap.py: dropout on against off, on a tiny ResNet saved in the shipped layout."""
 
-import importlib.util
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from script_module import load_script
 
 from deblur_tf.models import build_generator
 from deblur_tf.zoo import save_shipped
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("dropout_gap", ROOT / "benchmarks" / "dropout_gap.py")
-gap = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gap)
+gap = load_script("benchmarks/dropout_gap.py")
 
 
 def _model(tmp_path: Path, dropout: float) -> Path:

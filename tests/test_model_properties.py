@@ -4,20 +4,18 @@ Small crops of ../shared/data/real_blur; benchmarks/model_properties.py measures
 (figures in docs/MODELS.md).
 """
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from script_module import load_script
 
 from deblur_tf.metrics import channel_mean_shift, checkerboard_score, psnr
 from deblur_tf.zoo import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-_spec = importlib.util.spec_from_file_location("model_properties", ROOT / "benchmarks" / "model_properties.py")
-props = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(props)
+props = load_script("benchmarks/model_properties.py")
 
 
 def test_checkerboard_score_sees_a_faint_grid_and_nothing_else():

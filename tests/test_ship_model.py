@@ -5,21 +5,18 @@ Backend-independent: scripts/test.sh runs it under TensorFlow and under JAX. The
 reference, README picture) are existing scripts and are switched off here.
 """
 
-import importlib.util
 import json
 from pathlib import Path
 
 import keras
 import numpy as np
 from click.testing import CliRunner
+from script_module import load_script
 
 from deblur_tf.models import build_generator
 from deblur_tf.zoo import load_model, save_shipped
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("ship_model", ROOT / "scripts" / "ship_model.py")
-sm = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(sm)
+sm = load_script("scripts/ship_model.py")
 
 OFF = ["--no-critic", "--no-reference", "--no-picture"]
 

@@ -4,16 +4,13 @@ Pure CSV arithmetic (no model, no backend): the designed figures below make each
 """
 
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
 from click.testing import CliRunner
+from script_module import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("shipping_rule", ROOT / "scripts" / "shipping_rule.py")
-sr = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(sr)
+sr = load_script("scripts/shipping_rule.py")
 
 PHOTOS = ["a.png", "b.png", "c.png", "d.png"]
 PAIRS = ["p1.png", "p2.png"]

@@ -3,21 +3,18 @@
 Backend-independent: scripts/test.sh runs it under TensorFlow and under JAX.
 """
 
-import importlib.util
 import json
 from pathlib import Path
 
 import keras
 import numpy as np
 from click.testing import CliRunner
+from script_module import load_script
 
 from deblur_tf.models import build_generator
 from deblur_tf.zoo import load_model, save_shipped
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("unpack_chunk", ROOT / "scripts" / "unpack_chunk.py")
-uc = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(uc)
+uc = load_script("scripts/unpack_chunk.py")
 
 KW = {"width": 8, "encoder_blocks": [1], "middle_blocks": 1, "decoder_blocks": [1]}
 
