@@ -17,12 +17,9 @@ import csv
 import hashlib
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import click
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _last_step(log: Path) -> int | None:
@@ -35,45 +32,50 @@ def _last_step(log: Path) -> int | None:
 
 
 def unpack(src: Path, dest: Path, overwrite: bool = False) -> dict:
-    """Join src/packed into dest (weights.npz, config.json, unpacked.json) and load it; returns the record."""
+    """Join src/packed into dest (weights.npz, config.json, unpacked.json) and load it; returns the record.
+
+    Built in a sibling folder and moved into place only once it loads, so a bad chunk leaves nothing behind and
+    --overwrite never costs the folder it would replace."""
+    from deblur_tf.errors import DeblurError  # imports the package: after the arguments are checked
+    from deblur_tf.zoo import load_model
+
     packed = src / "packed"
     config = packed / "config.json"
     parts = sorted(packed.glob("weights.npz.part.*"))
     if not config.is_file() or not parts:
         raise click.ClickException(f"{packed} has no config.json and weights.npz.part.* files: give the folder of a "
                                    "chunk run with PACK=1 (it holds packed/, log.csv and config.toml)")
-    if dest.exists():
-        if not overwrite:
-            raise click.ClickException(f"{dest} exists: pick another name or pass --overwrite")
-        shutil.rmtree(dest)
+    if dest.exists() and not overwrite:
+        raise click.ClickException(f"{dest} exists: pick another name or pass --overwrite")
     cfg = json.loads(config.read_text())
     cfg["name"] = dest.name
-    dest.mkdir(parents=True)
+    work = dest.with_name(dest.name + ".unpacking")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
     try:
         digest = hashlib.sha256()
-        with (dest / "weights.npz").open("wb") as out:
+        with (work / "weights.npz").open("wb") as out:
             for part in parts:
                 data = part.read_bytes()
                 digest.update(data)
                 out.write(data)
-        (dest / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
-        record = {"source": str(src), "parts": {p.name: p.stat().st_size for p in parts},
-                  "last_logged_step": _last_step(src / "log.csv"), "sha256": digest.hexdigest()}
-        sys.path.insert(0, str(ROOT))
-        from deblur_tf.errors import DeblurError
-        from deblur_tf.zoo import load_model
-
+        (work / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
         try:
-            loaded = load_model(str(dest))
+            loaded = load_model(str(work))
         except (DeblurError, OSError, ValueError) as exc:  # a missing or cut part: not a readable npz
             raise click.ClickException(f"the parts in {packed} do not make a loadable model ({exc}); were all "
-                                       f"of them fetched? ({', '.join(record['parts'])})") from None
-        record["params"] = loaded.params
-        (dest / "unpacked.json").write_text(json.dumps(record, indent=2) + "\n")
-        return record
+                                       f"of them fetched? ({', '.join(p.name for p in parts)})") from None
+        record = {"source": str(src), "parts": {p.name: p.stat().st_size for p in parts},
+                  "last_logged_step": _last_step(src / "log.csv"), "sha256": digest.hexdigest(),
+                  "params": loaded.params}
+        (work / "unpacked.json").write_text(json.dumps(record, indent=2) + "\n")
     except BaseException:
-        shutil.rmtree(dest, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
         raise
+    if dest.exists():
+        shutil.rmtree(dest)
+    work.rename(dest)
+    return record
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

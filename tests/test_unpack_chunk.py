@@ -55,8 +55,14 @@ def test_parts_are_joined_in_order_named_after_the_folder_and_loaded(tmp_path):
 
 
 def test_a_missing_part_or_no_packed_folder_is_named_and_leaves_nothing(tmp_path):
-    src, _ = _chunk(tmp_path)
+    src, whole = _chunk(tmp_path)
+    kept = tmp_path / "cand" / "kept"
+    assert CliRunner().invoke(uc.main, [str(src), str(kept)]).exit_code == 0
     (src / "packed" / "weights.npz.part.ab").unlink()  # one part not fetched
+    # --overwrite with a broken chunk keeps the folder it would have replaced
+    r = CliRunner().invoke(uc.main, [str(src), str(kept), "--overwrite"])
+    assert r.exit_code != 0 and (kept / "weights.npz").read_bytes() == whole, r.output
+    assert sorted(p.name for p in kept.parent.iterdir()) == ["kept"]
     dest = tmp_path / "cand" / "broken"
     r = CliRunner().invoke(uc.main, [str(src), str(dest)])
     assert r.exit_code != 0 and "do not make a loadable model" in r.output and "part.aa" in r.output, r.output
