@@ -91,6 +91,15 @@ def test_report_lists_every_artifact_with_measurements(exported):
         if r["psnr_vs_keras_db"] != "inf":
             assert r["psnr_vs_keras_db"] >= expected
     assert rows["keras"]["psnr_vs_keras_db"] == "inf"  # the reloaded .keras file is bit-identical
+    from deblur_tf.export import gain_kept
+
+    # the share of the model's gain each artifact keeps is in the file (None for the references themselves,
+    # and where the tiny untrained model gains nothing to share)
+    shares = gain_kept(on_disk)
+    assert rows["keras"]["gain_kept"] is None and rows["savedmodel"]["gain_kept"] is None
+    for fmt, r in rows.items():
+        share = shares.get((fmt, r["input_size"]))
+        assert r["gain_kept"] == (None if share is None else round(share, 4)), fmt
     assert "XNNPACK" in rows["tflite-int8"]["runtime"] and "threads" in rows["tflite-int8"]["runtime"]
     assert (out / "tiny" / "3" / "saved_model.pb").is_file()
     weights = sum(f.stat().st_size for f in (out / "tiny" / "3" / "variables").iterdir())
