@@ -848,8 +848,9 @@ def _report(model, name: str, version: int, multiple: int, seed: int, check: _Ve
             sets[s].blurred, sets[s].sharp, strict=True)])) for s in sizes if sets[s].sharp},
         "artifacts": [r.as_dict(out) for r in check.rows],
     }
+    shares = gain_kept(report)
     for row in report["artifacts"]:
-        share = gain_kept(report).get((row["format"], row["input_size"]))
+        share = shares.get((row["format"], row["input_size"]))
         row["gain_kept"] = None if share is None else round(share, 4)
     return report
 
