@@ -128,3 +128,19 @@ def test_item_four_from_the_properties_lines(tmp_path):
     props.write_text(lines[0] + "\nnot json\n")
     r = runner.invoke(sr.main, ["t3", "nafnet", "--root", str(tmp_path), "--properties", str(props)])
     assert r.exit_code != 0 and "props.jsonl:2" in r.output, r.output
+
+
+def test_the_per_photo_views_show_where_a_gain_comes_from():
+    """A mean carried by one photo: +2 dB on one, nothing on two, -0.1 and -0.3 dB on the others."""
+    photos = ["a", "b", "c", "d", "e"]
+    shipped = {i: {"psnr": "27.0", "lpips": "0.25"} for i in photos}
+    cand = {i: {"psnr": str(27.0 + d), "lpips": "0.24"} for i, d in zip(photos, [2.0, 0.0, 0.0, -0.1, -0.3],
+                                                                         strict=True)}
+    pairs = {"p": {"psnr": "23.0", "lpips": "0.3", "psnr_mean_matched": "23.0"}}
+    real = {"nafnet": pairs, "c": pairs, "blurred": {"p": {"psnr": "22.0", "lpips": "0.35",
+                                                           "psnr_mean_matched": "22.0"}}}
+    j = sr.judge({"nafnet": shipped, "c": cand}, real, "nafnet", "c")
+    assert j["better"] == 1
+    assert abs(j["d_psnr"] - 1.6 / 5) < 1e-9
+    assert abs(j["d_psnr_but_worst2"] - 2.0 / 3) < 1e-9  # without -0.3 and -0.1
+    assert abs(j["d_psnr_but_best"] - (-0.4 / 4)) < 1e-9  # without the +2.0 photo: a loss
