@@ -42,6 +42,7 @@ def chunk_rows(rows: list[dict], ends: list[int]) -> list[dict]:
     if any(b <= a for a, b in zip(ends, ends[1:], strict=False)):
         raise click.ClickException(f"--ends {','.join(map(str, ends))}: must increase (the step each chunk stopped at)")
     out = []
+    vals = [r for r in rows if r.get("val_psnr") is not None]
     start = int(rows[0]["step"]) - 1  # so that the first chunk holds the step-0 row
     for i, end in enumerate(ends):
         inside = [r for r in rows if start < r["step"] <= end]
@@ -56,7 +57,6 @@ def chunk_rows(rows: list[dict], ends: list[int]) -> list[dict]:
             first = inside[1]
         span = last["wall_time_s"] - first["wall_time_s"]
         train = [r["psnr"] for r in inside if r.get("psnr") is not None and r["step"] > end - 1000]
-        vals = [r for r in rows if r.get("val_psnr") is not None]
         v0 = [r for r in vals if r["step"] <= max(start, 0)]
         v1 = [r for r in vals if r["step"] <= end]
         out.append({
