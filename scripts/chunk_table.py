@@ -31,7 +31,12 @@ def read_log(path: Path) -> list[dict[str, float | None]]:
         reader = csv.DictReader(f)
         if not reader.fieldnames or "step" not in reader.fieldnames or "wall_time_s" not in reader.fieldnames:
             raise click.ClickException(f"{path}: not a training log (needs the step and wall_time_s columns)")
-        rows = [{k: (float(v) if v not in ("", None) else None) for k, v in r.items()} for r in reader]
+        rows = []
+        for line, r in enumerate(reader, start=2):
+            try:
+                rows.append({k: (float(v) if v not in ("", None) else None) for k, v in r.items()})
+            except ValueError as e:
+                raise click.ClickException(f"{path}, line {line}: {e} (a truncated or hand-edited log?)") from None
     return sorted(rows, key=lambda r: r["step"])
 
 

@@ -90,6 +90,9 @@ def test_a_missing_or_foreign_file_is_named(tmp_path):
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
     out = CliRunner().invoke(chunk_table.main, [str(tmp_path / "other.csv")])
     assert out.exit_code != 0 and "not a training log" in out.output
+    (tmp_path / "broken.csv").write_text("step,wall_time_s,psnr\n200,10,27.1\n400,2x,27.2\n")
+    out = CliRunner().invoke(chunk_table.main, [str(tmp_path / "broken.csv")])
+    assert out.exit_code != 0 and "broken.csv, line 3:" in out.output and "Traceback" not in out.output
 
 
 def test_cycle_21_log_gives_the_training_psnr_its_table_states():
