@@ -4,7 +4,8 @@
 #   bash scripts/gpu_train.sh PIPELINE RUN_NAME SECONDS [--set k=v ...]
 # The run directory lives outside the repo (/root/runs/RUN_NAME) so consecutive calls on the same warm
 # machine resume it; `timeout -s INT` ends the chunk with the trainer's Ctrl-C path (checkpoint, then exit).
-# Small results (log, config) and, with PACK=1, float16 generator weights split in <16 MiB parts go to $OUT.
+# Small results (log, config) and, with PACK=1, float16 generator weights split in <16 MiB parts go to $OUT, with
+# the critic of an adversarial run (scripts/pack_chunk.py).
 set -uo pipefail
 # The photos may come in an earlier call on the same warm machine (GPU.md: 64 MiB travel per call, so a
 # session that also carries large init weights sends .gpu/data first): the photos are copied to /root/data
@@ -62,18 +63,7 @@ mkdir -p "$OUT/$run"
 cp "$rundir/log.csv" "$rundir/config.toml" "$rundir/generator.json" "$OUT/$run/" 2>/dev/null
 tail -n 5 "$rundir/log.csv"
 if [ "${PACK:-0}" = 1 ]; then
-  python3 - "$rundir" "$OUT/$run" <<'PY'
-import sys, json
-from pathlib import Path
-import keras
-from deblur_tf.models import build_generator
-from deblur_tf.zoo import save_shipped
-run, out = Path(sys.argv[1]), Path(sys.argv[2])
-spec = json.loads((run / "generator.json").read_text())
-g = build_generator(spec["kind"], **spec["kwargs"])
-g.load_weights(run / "generator.weights.h5")
-save_shipped(g, out / "packed", name=run.name, kind=spec["kind"], kwargs=spec["kwargs"])
-PY
+  python3 scripts/pack_chunk.py "$rundir" "$OUT/$run/packed"
   (cd "$OUT/$run/packed" && split -b 15m weights.npz weights.npz.part. && rm weights.npz)
   ls -la "$OUT/$run/packed"
 fi

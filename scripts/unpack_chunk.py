@@ -6,7 +6,9 @@ by hand with `cat`, and a missing or truncated part only showed up later as a mo
 candidate evaluated under the wrong name (every chunk of a run carries the run's name). This joins the parts in
 order, names the model after its folder, records where it came from (`unpacked.json`: the source, the parts
 and their sizes, the last step of the chunk's log.csv, the sha256 of the joined file) and loads it before it
-reports success; a failure leaves no folder behind.
+reports success; a failure leaves no folder behind. An adversarial chunk's critic (scripts/pack_chunk.py) goes
+beside the candidate as critic.weights.h5 + critic.json, so that a later run's `train.init_from` continues the game
+against it instead of a random critic.
 
     python scripts/unpack_chunk.py /work/.device/3/naf21 out/cand/naf21b
 """
@@ -29,6 +31,27 @@ def _last_step(log: Path) -> int | None:
     with log.open(newline="") as f:
         steps = [int(r["step"]) for r in csv.DictReader(f) if r.get("step", "").isdigit()]
     return steps[-1] if steps else None
+
+
+def _unpack_critic(packed: Path, critic: dict | None, work: Path) -> str | None:
+    """Put an adversarial chunk's critic (scripts/pack_chunk.py) beside the candidate, where `train.init_from`
+    finds it (critic.weights.h5 + critic.json), and check that it loads; None for a chunk that carries none."""
+    from deblur_tf.errors import DeblurError
+    from deblur_tf.zoo import load_critic
+
+    weights = packed / "critic.weights.h5"
+    if critic is None and not weights.is_file():
+        return None
+    if critic is None or not weights.is_file():
+        missing = weights.name if critic is not None else "its shape under \"critic\" in config.json"
+        raise click.ClickException(f"{packed} has half a critic: {missing} is missing; was every file fetched?")
+    shutil.copyfile(weights, work / "critic.weights.h5")
+    (work / "critic.json").write_text(json.dumps(critic, indent=2) + "\n")
+    try:
+        load_critic(work / "critic.weights.h5")
+    except DeblurError as exc:
+        raise click.ClickException(f"the critic in {packed} does not load ({exc})") from None
+    return str(critic.get("from_checkpoint", "?"))
 
 
 def unpack(src: Path, dest: Path, overwrite: bool = False) -> dict:
@@ -59,6 +82,7 @@ def unpack(src: Path, dest: Path, overwrite: bool = False) -> dict:
                 data = part.read_bytes()
                 digest.update(data)
                 out.write(data)
+        critic = cfg.pop("critic", None)
         (work / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
         try:
             loaded = load_model(str(work))
@@ -67,7 +91,7 @@ def unpack(src: Path, dest: Path, overwrite: bool = False) -> dict:
                                        f"of them fetched? ({', '.join(p.name for p in parts)})") from None
         record = {"source": str(src), "parts": {p.name: p.stat().st_size for p in parts},
                   "last_logged_step": _last_step(src / "log.csv"), "sha256": digest.hexdigest(),
-                  "params": loaded.params}
+                  "params": loaded.params, "critic": _unpack_critic(packed, critic, work)}
         (work / "unpacked.json").write_text(json.dumps(record, indent=2) + "\n")
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -88,7 +112,8 @@ def main(src: Path, dest: Path, overwrite: bool) -> None:
     step = rec["last_logged_step"]
     click.echo(f"{dest}: {len(rec['parts'])} parts, {rec['params']:,} parameters, "
                f"{'last logged step ' + format(step, ',') if step is not None else 'no log.csv'}, "
-               f"sha256 {rec['sha256'][:16]}")
+               f"sha256 {rec['sha256'][:16]}"
+               + (f", critic of {rec['critic']}" if rec["critic"] else ""))
 
 
 if __name__ == "__main__":

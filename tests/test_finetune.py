@@ -195,3 +195,77 @@ def test_grow_refuses_what_is_not_the_same_network_deeper(small_nafnet):
     beta.set_weights([np.ones_like(w) for w in beta.get_weights()])  # a new block that is not the identity
     with pytest.raises(DeblurError, match="do not start as the identity"):
         init_from_model(gan, str(path), lambda m: None, grow=True)
+
+
+def _pack_split_unpack(run, tmp_path, part_bytes: int = 20_000):
+    """What a PACK=1 chunk goes through: scripts/pack_chunk.py on the GPU machine, `split` into parts, then
+    scripts/unpack_chunk.py here. Returns the candidate folder."""
+    from script_module import load_script
+
+    pc, uc = load_script("scripts/pack_chunk.py"), load_script("scripts/unpack_chunk.py")
+    src = tmp_path / "dev" / run.name
+    assert pc.main([str(run), str(src / "packed")]) == 0
+    whole = (src / "packed" / "weights.npz").read_bytes()
+    (src / "packed" / "weights.npz").unlink()
+    for i, start in enumerate(range(0, len(whole), part_bytes)):
+        (src / "packed" / f"weights.npz.part.a{chr(97 + i)}").write_bytes(whole[start:start + part_bytes])
+    dest = tmp_path / "cand" / f"{run.name}b"
+    r = CliRunner().invoke(uc.main, [str(src), str(dest)])
+    assert r.exit_code == 0, r.output
+    return src, dest
+
+
+def test_a_packed_adversarial_chunk_brings_its_critic_back_for_the_next_run(trained_run, shared, tmp_path):
+    """Until cycle 26 a GPU chunk returned the generator only, so each later run of the adversarial stage
+    restarted against a random critic; now the last checkpoint's critic travels with it and init_from finds it."""
+    import shutil
+
+    from deblur_tf.models import build_critic
+    from deblur_tf.run import build_gan, init_from_model
+
+    run = tmp_path / "source"
+    shutil.copytree(trained_run, run)
+    older = run / "checkpoints" / "step_00000001"  # an earlier checkpoint with another critic: the last one travels
+    older.mkdir()
+    build_critic(ndf=8, n_layers=2, norm="instance").save_weights(older / "critic.weights.h5")
+    src, dest = _pack_split_unpack(run, tmp_path)
+    assert sorted(p.name for p in (src / "packed").iterdir() if not p.name.startswith("weights.npz.part")) == [
+        "config.json", "critic.weights.h5"]
+    assert json.loads((dest / "critic.json").read_text())["from_checkpoint"] == "step_00000003"
+    assert "critic" not in json.loads((dest / "config.json").read_text())  # the model folder stays as shipped
+    assert json.loads((dest / "unpacked.json").read_text())["critic"] == "step_00000003"
+
+    said = []
+    gan = build_gan(_smoke(shared))
+    origin = init_from_model(gan, str(dest), said.append)
+    assert origin["critic"] == str(dest / "critic.weights.h5"), said
+    ref = build_critic(ndf=8, n_layers=2, norm="instance")
+    ref.load_weights(trained_run / "checkpoints" / "step_00000003" / "critic.weights.h5")
+    for got, want in zip(gan.critic.get_weights(), ref.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_content_stage_chunk_leaves_its_untrained_critic_behind(trained_run, shared, tmp_path):
+    import shutil
+
+    run = tmp_path / "content"
+    shutil.copytree(trained_run, run)
+    cfg = (run / "config.toml").read_text()
+    assert 'adversarial = "wgan-gp"' in cfg
+    (run / "config.toml").write_text(cfg.replace('adversarial = "wgan-gp"', 'adversarial = "none"'))
+    src, dest = _pack_split_unpack(run, tmp_path)
+    assert not (src / "packed" / "critic.weights.h5").exists()
+    assert not (dest / "critic.weights.h5").exists() and not (dest / "critic.json").exists()
+    assert json.loads((dest / "unpacked.json").read_text())["critic"] is None
+
+
+def test_half_a_critic_is_named_and_leaves_no_candidate(trained_run, tmp_path):
+    from script_module import load_script
+
+    uc = load_script("scripts/unpack_chunk.py")
+    src, _ = _pack_split_unpack(trained_run, tmp_path)
+    (src / "packed" / "critic.weights.h5").unlink()  # not fetched
+    dest = tmp_path / "cand" / "half"
+    r = CliRunner().invoke(uc.main, [str(src), str(dest)])
+    assert r.exit_code != 0 and "half a critic" in r.output and "critic.weights.h5" in r.output, r.output
+    assert not dest.exists()
