@@ -25,10 +25,12 @@ CRITIC_LIMIT = 15 * 2**20  # one returned file; a larger critic stays behind wit
 
 def trained_critic(run: Path) -> tuple[Path, dict] | None:
     """The last checkpoint's critic and its [critic] kwargs, when the run's loss trained one; else None."""
+    from deblur_tf.run.checkpoints import list_checkpoints  # complete checkpoints only, oldest first
+
     cfg = tomllib.loads((run / "config.toml").read_text())
     if cfg.get("loss", {}).get("adversarial", "wgan-gp") == "none":
         return None
-    ckpts = sorted((run / "checkpoints").glob("step_*"))
+    ckpts = list_checkpoints(run)
     if not ckpts or not (ckpts[-1] / "critic.weights.h5").is_file():
         return None
     return ckpts[-1] / "critic.weights.h5", dict(cfg.get("critic", {}))

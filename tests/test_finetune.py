@@ -228,6 +228,7 @@ def test_a_packed_adversarial_chunk_brings_its_critic_back_for_the_next_run(trai
     older = run / "checkpoints" / "step_00000001"  # an earlier checkpoint with another critic: the last one travels
     older.mkdir()
     build_critic(ndf=8, n_layers=2, norm="instance").save_weights(older / "critic.weights.h5")
+    (older / "state.json").write_text('{"step": 1}')
     src, dest = _pack_split_unpack(run, tmp_path)
     assert sorted(p.name for p in (src / "packed").iterdir() if not p.name.startswith("weights.npz.part")) == [
         "config.json", "critic.weights.h5"]
