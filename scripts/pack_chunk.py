@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import tomllib
 from pathlib import Path
+
+import click
 
 CRITIC_LIMIT = 15 * 2**20  # one returned file; a larger critic stays behind with a note
 
@@ -50,7 +51,7 @@ def pack(run: Path, out: Path) -> dict:
         return {"critic": None}
     critic_file, kwargs = found
     if critic_file.stat().st_size > CRITIC_LIMIT:
-        print(f"note: {critic_file} is {critic_file.stat().st_size:,} bytes, over one returned file: not packed")
+        click.echo(f"note: {critic_file} is {critic_file.stat().st_size:,} bytes, over one returned file: not packed")
         return {"critic": None}
     shutil.copyfile(critic_file, out / "critic.weights.h5")
     cfg = json.loads((out / "config.json").read_text())
@@ -59,19 +60,19 @@ def pack(run: Path, out: Path) -> dict:
     return {"critic": str(critic_file)}
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python scripts/pack_chunk.py RUN_DIR OUT_DIR", file=sys.stderr)
-        return 2
-    run, out = Path(argv[0]), Path(argv[1])
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+def main(run: Path, out: Path) -> None:
+    """Pack the training run RUN (generator, and the critic of an adversarial run) into the folder OUT."""
     for need in ("config.toml", "generator.json", "generator.weights.h5"):
         if not (run / need).is_file():
-            print(f"{run} has no {need}: give the folder of a training run", file=sys.stderr)
-            return 2
+            raise click.ClickException(f"{run} has no {need}: give the folder of a training run")
+    if out.exists() and any(out.iterdir()):
+        raise click.ClickException(f"{out} is not empty: pack into a new folder (nothing there was changed)")
     record = pack(run, out)
-    print(f"packed {run.name} into {out}" + (f" with the critic of {record['critic']}" if record["critic"] else ""))
-    return 0
+    click.echo(f"packed {run.name} into {out}" + (f" with the critic of {record['critic']}" if record["critic"] else ""))
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    main()

@@ -204,7 +204,8 @@ def _pack_split_unpack(run, tmp_path, part_bytes: int = 20_000):
 
     pc, uc = load_script("scripts/pack_chunk.py"), load_script("scripts/unpack_chunk.py")
     src = tmp_path / "dev" / run.name
-    assert pc.main([str(run), str(src / "packed")]) == 0
+    r = CliRunner().invoke(pc.main, [str(run), str(src / "packed")])
+    assert r.exit_code == 0, r.output
     whole = (src / "packed" / "weights.npz").read_bytes()
     (src / "packed" / "weights.npz").unlink()
     for i, start in enumerate(range(0, len(whole), part_bytes)):
@@ -270,3 +271,22 @@ def test_half_a_critic_is_named_and_leaves_no_candidate(trained_run, tmp_path):
     r = CliRunner().invoke(uc.main, [str(src), str(dest)])
     assert r.exit_code != 0 and "half a critic" in r.output and "critic.weights.h5" in r.output, r.output
     assert not dest.exists()
+
+
+def test_pack_names_a_missing_run_file_and_keeps_a_folder_that_is_not_empty(trained_run, tmp_path):
+    import shutil
+
+    from script_module import load_script
+
+    pc = load_script("scripts/pack_chunk.py")
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    (run / "generator.weights.h5").unlink()
+    r = CliRunner().invoke(pc.main, [str(run), str(tmp_path / "out")])
+    assert r.exit_code != 0 and "generator.weights.h5" in r.output and not (tmp_path / "out").exists(), r.output
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "config.json").write_text("mine")
+    r = CliRunner().invoke(pc.main, [str(trained_run), str(used)])
+    assert r.exit_code != 0 and "not empty" in r.output, r.output
+    assert sorted(p.name for p in used.iterdir()) == ["config.json"] and (used / "config.json").read_text() == "mine"
